@@ -1,0 +1,253 @@
+r"""Gaussian probability paths, written in one affine frame.
+
+Time runs from noise to data: ``t = 0`` is standard Gaussian noise ``x_0``, ``t = 1`` is
+data ``x_1``. Every path in this course is affine in the pair ``(x_0, x_1)``:
+
+.. math::  x_t = \alpha_t x_1 + \sigma_t x_0, \qquad
+           \frac{dx_t}{dt} = \dot\alpha_t x_1 + \dot\sigma_t x_0 .
+
+Flow matching's linear (rectified, conditional-OT) path and diffusion's variance-preserving
+(VP) paths are three choices of ``(alpha_t, sigma_t)``:
+
+=============  ===============================  ===================================  ==============
+name           alpha_t                          sigma_t                              time domain
+=============  ===============================  ===================================  ==============
+``linear``     t                                1 - (1 - sigma_min) t                [0, 1]
+``cosine``     sin(pi t / 2)                    cos(pi t / 2)                        [1e-3, 1]
+``linear-beta`` exp(-(1-t)^2 (b1-b0)/4            sqrt(1 - alpha_t^2)                  [0, 0.999]
+               - (1-t) b0 / 2)
+=============  ===============================  ===================================  ==============
+
+Diffusion papers run time the other way (``s = 1 - t``, data at ``s = 0``); ``linear-beta`` is
+the DDPM schedule (betas from 1e-4 to 0.02 over 1000 steps) in continuous time with
+``b0 = 0.1, b1 = 20`` (Song et al., 2021), converted here, and only here, to our direction.
+
+**Clipping.** Each schedule has a time domain ``[t_min, t_max]`` that training and sampling use.
+``cosine`` starts at ``t_min = 1e-3`` because ``alpha_0 = 0`` makes a noise prediction useless for
+recovering data there (``x_1 = (x - sigma eps) / alpha``). ``linear-beta`` stops at
+``t_max = 0.999`` (DDPM's first step, ``sigma = 0.01``) because ``d sigma / dt`` is infinite at
+``t = 1``; its ``alpha_0 = 0.0066`` is not exactly 0 either, so its ``t = 0`` marginal is
+Gaussian noise only approximately.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice
+
+__all__ = ["Schedule", "LinearSchedule", "CosineSchedule", "LinearBetaSchedule",
+           "get_schedule", "SCHEDULES", "broadcast_time"]
+
+
+def broadcast_time(t: Tensor | float, x: Tensor) -> Tensor:
+    """Turn a scalar time or a (B,) time tensor into shape (B, 1, ..., 1) to broadcast against x (B, ...)."""
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    if t.ndim == 0:
+        t = t.expand(x.shape[0])
+    return t.reshape(t.shape[0], *([1] * (x.ndim - 1)))
+
+
+class Schedule:
+    """A Gaussian path ``x_t = alpha_t x_1 + sigma_t x_0`` (t=0 noise, t=1 data).
+
+    Subclasses define ``alpha``, ``sigma`` and their time derivatives ``d_alpha``, ``d_sigma``.
+    All four take a tensor ``t`` of any shape and return a tensor of the same shape and dtype.
+
+    Attributes:
+        name: the schedule's registry name.
+        t_min, t_max: the time domain used for training and sampling (see the module's note on clipping).
+    """
+
+    name: str = "schedule"
+    t_min: float = 0.0
+    t_max: float = 1.0
+
+    def alpha(self, t: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sigma(self, t: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def d_alpha(self, t: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def d_sigma(self, t: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---- derived quantities -------------------------------------------------------------
+    def log_snr(self, t: Tensor) -> Tensor:
+        """Log signal-to-noise ratio ``log(alpha_t^2 / sigma_t^2)``; increases with t."""
+        return 2 * (torch.log(self.alpha(t)) - torch.log(self.sigma(t)))
+
+    def coefficients(self, t: Tensor | float, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(alpha_t, sigma_t, d_alpha_t, d_sigma_t)`` shaped (B, 1, ..., 1) to broadcast against x (B, ...)."""
+        tb = broadcast_time(t, x)
+        return self.alpha(tb), self.sigma(tb), self.d_alpha(tb), self.d_sigma(tb)
+
+    def interpolate(self, x0: Tensor, x1: Tensor, t: Tensor) -> Tensor:
+        """The point on the path: ``x_t = alpha_t x_1 + sigma_t x_0``.
+
+        Args:
+            x0: noise, shape (B, ...).
+            x1: data, shape (B, ...).
+            t: times, shape (B,).
+
+        Returns:
+            x_t, shape (B, ...).
+        """
+        a, s, _, _ = self.coefficients(t, x1)
+        return a * x1 + s * x0  # (B, ...)
+
+    def velocity(self, x0: Tensor, x1: Tensor, t: Tensor) -> Tensor:
+        """The conditional velocity ``dx_t/dt = d_alpha_t x_1 + d_sigma_t x_0``, shape (B, ...)."""
+        _, _, da, ds = self.coefficients(t, x1)
+        return da * x1 + ds * x0  # (B, ...)
+
+    def time_grid(self, steps: int, *, dtype=torch.float64, device=None) -> Tensor:
+        """``steps + 1`` evenly spaced times from ``t_min`` to ``t_max`` (noise to data)."""
+        return torch.linspace(self.t_min, self.t_max, steps + 1, dtype=dtype, device=device)
+
+    def config(self) -> dict:
+        """A dict that rebuilds this schedule with :func:`get_schedule`."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Schedule) and self.config() == other.config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.config().items())))
+
+
+@dataclass(eq=False, repr=False)
+class LinearSchedule(Schedule):
+    """Flow matching's linear path (rectified flow, conditional OT; Lipman et al. 2023, Liu et al. 2023).
+
+    ``alpha_t = t``, ``sigma_t = 1 - (1 - sigma_min) t``; the conditional velocity is
+    ``x_1 - (1 - sigma_min) x_0``, constant in time: each conditional path is a straight line.
+
+    Args:
+        sigma_min: noise left at t=1 (0 gives exact data; Lipman et al. use 1e-4 or so).
+    """
+
+    sigma_min: float = 0.0
+    name = "linear"
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.sigma_min) < 1.0:
+            raise ValueError(f"sigma_min must lie in [0, 1), got {self.sigma_min}.")
+
+    def alpha(self, t):
+        return t
+
+    def sigma(self, t):
+        return 1 - (1 - self.sigma_min) * t
+
+    def d_alpha(self, t):
+        return torch.ones_like(t)
+
+    def d_sigma(self, t):
+        return torch.full_like(t, -(1 - self.sigma_min))
+
+    def config(self):
+        return {"name": self.name, "sigma_min": float(self.sigma_min)}
+
+
+class CosineSchedule(Schedule):
+    """Variance-preserving cosine path: ``alpha_t = sin(pi t/2)``, ``sigma_t = cos(pi t/2)``.
+
+    ``alpha_t^2 + sigma_t^2 = 1`` for every t. In diffusion time ``s = 1 - t`` this is
+    ``alpha = cos(pi s / 2)``, the cosine schedule of Nichol & Dhariwal (2021) without their
+    small offset. Sampling starts at ``t_min = 1e-3`` (see the module's note on clipping).
+    """
+
+    name = "cosine"
+    t_min = 1e-3
+
+    def alpha(self, t):
+        return torch.sin(0.5 * math.pi * t)
+
+    def sigma(self, t):
+        return torch.cos(0.5 * math.pi * t)
+
+    def d_alpha(self, t):
+        return 0.5 * math.pi * torch.cos(0.5 * math.pi * t)
+
+    def d_sigma(self, t):
+        return -0.5 * math.pi * torch.sin(0.5 * math.pi * t)
+
+
+@dataclass(eq=False, repr=False)
+class LinearBetaSchedule(Schedule):
+    """Variance-preserving path of DDPM (Ho et al. 2020) in continuous time (Song et al. 2021).
+
+    In diffusion time ``s = 1 - t`` the noise rate is ``beta(s) = b0 + s (b1 - b0)`` and
+    ``alpha = exp(-s^2 (b1 - b0)/4 - s b0/2)``, ``sigma = sqrt(1 - alpha^2)``.
+
+    Args:
+        beta_min: b0 (0.1 matches DDPM's beta_1 = 1e-4 with 1000 steps).
+        beta_max: b1 (20 matches DDPM's beta_T = 0.02 with 1000 steps).
+    """
+
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    name = "linear-beta"
+    t_max = 0.999
+
+    def __post_init__(self):
+        if not 0 <= self.beta_min < self.beta_max:
+            raise ValueError(f"need 0 <= beta_min < beta_max, got beta_min={self.beta_min}, beta_max={self.beta_max}.")
+
+    def _log_alpha(self, t):
+        s = 1 - t
+        return -0.25 * s ** 2 * (self.beta_max - self.beta_min) - 0.5 * s * self.beta_min
+
+    def alpha(self, t):
+        return torch.exp(self._log_alpha(t))
+
+    def sigma(self, t):
+        # sqrt(1 - alpha^2) with -expm1(2 log alpha) keeps precision near t = 1.
+        return torch.sqrt(-torch.expm1(2 * self._log_alpha(t)))
+
+    def d_alpha(self, t):
+        s = 1 - t
+        return self.alpha(t) * (0.5 * s * (self.beta_max - self.beta_min) + 0.5 * self.beta_min)
+
+    def d_sigma(self, t):
+        return -self.alpha(t) * self.d_alpha(t) / self.sigma(t)
+
+    def log_snr(self, t):
+        la = self._log_alpha(t)
+        return 2 * la - torch.log(-torch.expm1(2 * la))
+
+    def config(self):
+        return {"name": self.name, "beta_min": float(self.beta_min), "beta_max": float(self.beta_max)}
+
+
+SCHEDULES = {"linear": LinearSchedule, "cosine": CosineSchedule, "linear-beta": LinearBetaSchedule}
+
+
+def get_schedule(schedule: str | dict | Schedule = "linear", **kwargs) -> Schedule:
+    """Build a schedule from its name (``linear``, ``cosine``, ``linear-beta``), a config dict, or return it.
+
+    Extra keyword arguments go to the schedule's constructor, e.g. ``get_schedule("linear", sigma_min=1e-4)``.
+    """
+    if isinstance(schedule, Schedule):
+        if kwargs:
+            raise ValueError("keyword arguments can only be given with a schedule name, not a Schedule object.")
+        return schedule
+    if isinstance(schedule, dict):
+        kwargs = {**{k: v for k, v in schedule.items() if k != "name"}, **kwargs}
+        schedule = schedule.get("name")
+    check_choice("schedule", schedule, SCHEDULES)
+    try:
+        return SCHEDULES[schedule](**kwargs)
+    except TypeError as err:
+        raise ValueError(f"schedule {schedule!r} does not take {sorted(kwargs)}: {err}") from err
