@@ -1,0 +1,78 @@
+"""Command line of fmlearn: ``python -m fmlearn <command>`` (or ``fmlearn <command>``).
+
+Commands are registered in ``COMMANDS``: name -> (help, add_arguments, run). To add one,
+write ``_add_x(parser)`` (may do nothing) and ``_run_x(args) -> int`` and add a line.
+Heavy modules are imported inside ``_run_*`` so that ``--help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable
+
+from fmlearn._version import __version__
+
+
+def _add_nothing(parser: argparse.ArgumentParser) -> None:
+    """For commands without options."""
+
+
+def _run_version(args: argparse.Namespace) -> int:
+    print(__version__)
+    return 0
+
+
+def _add_bench(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="also write the measured figures to this JSON file")
+    parser.add_argument("--quick", action="store_true",
+                        help="small budgets (sets FMLEARN_QUICK=1): rough figures in minutes")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    if args.quick:
+        # Set before fmlearn.bench is imported, so every budget read from the environment sees it.
+        os.environ["FMLEARN_QUICK"] = "1"
+    try:
+        bench = importlib.import_module("fmlearn.bench")
+    except ModuleNotFoundError as err:
+        if err.name != "fmlearn.bench":  # a missing dependency inside bench is a real error
+            raise
+        print("fmlearn bench: the benchmark module fmlearn/bench.py is not part of this "
+              "version of fmlearn yet; update fmlearn (git pull) and try again.", file=sys.stderr)
+        return 2
+    code = bench.main(args)
+    return int(code or 0)
+
+
+# name -> (help, add_arguments(parser), run(args) -> exit code)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], int]]] = {
+    "version": ("print the version of fmlearn", _add_nothing, _run_version),
+    "bench": ("measure sampling speed and quality (the README's measured figures)", _add_bench, _run_bench),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fmlearn",
+        description="fmlearn: an interactive course on flow matching and diffusion.")
+    parser.add_argument("--version", action="version", version=f"fmlearn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True,
+                                help=", ".join(COMMANDS))
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(command)
+        command.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args._run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
