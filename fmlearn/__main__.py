@@ -47,11 +47,41 @@ def _run_bench(args: argparse.Namespace) -> int:
     return int(code or 0)
 
 
+def _add_student(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="*", default=["notebooks"],
+                        help="notebooks or folders of notebooks (default: notebooks)")
+    parser.add_argument("--out", default="student", help="folder for the student versions (default: student)")
+
+
+def _run_student(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fmlearn.exercises import student_notebook
+
+    paths = []
+    for item in map(Path, args.notebooks):
+        paths += sorted(item.glob("*.ipynb")) if item.is_dir() else [item]
+    if not paths:
+        print(f"fmlearn student: no notebooks found in {args.notebooks}.", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if any(out.resolve() == p.resolve().parent for p in paths):
+        print("fmlearn student: --out must differ from the notebooks' folder (it would overwrite the solutions).",
+              file=sys.stderr)
+        return 2
+    for path in paths:
+        n = student_notebook(path, out / path.name)
+        print(f"{out / path.name}: {n} exercise(s) turned into stubs")
+    return 0
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     "version": ("print the version of fmlearn", _add_nothing, _run_version),
-    "bench": ("measure sampling speed and quality (the README's measured figures)", _add_bench, _run_bench),
+    "bench": ("measure training, data, sampling and metric speed (the README's measured figures)",
+              _add_bench, _run_bench),
+    "student": ("write student versions of the notebooks (solutions replaced by stubs)", _add_student, _run_student),
 }
 
 

@@ -1,0 +1,313 @@
+r"""Exercise checks, the notebooks' core equations, and the student version of a notebook.
+
+Every function that a notebook writes out by hand (the interpolation ``x_t``, the two losses, an
+Euler step, the conversions...) has an entry in :func:`specs`: the package's reference
+implementation, a maker of random inputs, and common mistakes with a hint for each.
+
+* In a notebook, ``check("3.1", flow_matching_loss)`` compares the learner's function with the
+  reference on random inputs and says what is wrong (a known mistake is named).
+* The test suite runs the same comparison on each notebook's *core* cells (cells whose first line
+  is ``# core: NAME``), so the equations a learner reads are the package's, digit for digit.
+* Solutions in the committed notebooks sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION``;
+  :func:`student_notebook` replaces them with ``raise NotImplementedError("Exercise N.M")``.
+  Command line: ``python -m fmlearn student notebooks/ --out student/``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["Spec", "specs", "EXERCISES", "check", "compare", "student_notebook", "student_source"]
+
+
+@dataclass
+class Spec:
+    """What a hand-written function must compute.
+
+    Attributes:
+        signature: how the notebook's function is called, e.g. ``"interpolate(x0, x1, t)"``.
+        reference: the package's implementation, same signature.
+        inputs: ``inputs(generator) -> tuple of arguments`` (random, float64).
+        mistakes: ``{hint: wrong implementation}``: if the learner's output equals a wrong one, the hint is shown.
+        atol: tolerance of the comparison.
+    """
+
+    signature: str
+    reference: Callable[..., Any]
+    inputs: Callable[[torch.Generator], tuple]
+    mistakes: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    atol: float = 1e-6
+
+
+def _pair(g, n=64, d=2):
+    x0 = torch.randn(n, d, generator=g, dtype=torch.float64)
+    x1 = 2 * torch.randn(n, d, generator=g, dtype=torch.float64) + 1
+    t = 0.05 + 0.9 * torch.rand(n, generator=g, dtype=torch.float64)
+    return x0, x1, t
+
+
+def _net(g):
+    from .models import MLP
+    torch.manual_seed(int(torch.randint(0, 2 ** 31 - 1, (1,), generator=g)))
+    return MLP(2, 32, 2).double()
+
+
+def _cos(t):
+    return torch.sin(0.5 * math.pi * t), torch.cos(0.5 * math.pi * t)
+
+
+def _col(t):
+    return t[:, None]
+
+
+def _specs() -> dict[str, Spec]:
+    from . import losses, parametrizations, samplers
+    from .gaussians import GaussianMixture
+    from .schedules import CosineSchedule, LinearSchedule
+
+    lin, cos = LinearSchedule(), CosineSchedule()
+
+    def net_batch(g):
+        return (_net(g), *_pair(g))
+
+    def eps_batch(g):  # (eps_hat, x, t)
+        x0, x1, t = _pair(g)
+        return torch.randn(64, 2, generator=g, dtype=torch.float64), cos.interpolate(x0, x1, t), t
+
+    def euler_inputs(g):
+        a = torch.randn(2, 2, generator=g, dtype=torch.float64)
+        return (lambda x, t: x @ a.T * torch.cos(t)), torch.randn(16, 2, generator=g, dtype=torch.float64), \
+            torch.linspace(0, 1, 9, dtype=torch.float64)
+
+    def ddim_inputs(g):  # (x, eps_hat, t, u)
+        eps, x, _ = eps_batch(g)
+        t = 0.3 + 0.4 * torch.rand((), generator=g, dtype=torch.float64)
+        return x, eps, t, t + 0.1
+
+    def cloud_inputs(g):
+        pts = torch.randn(30, 2, generator=g, dtype=torch.float64)
+        return torch.randn(40, 2, generator=g, dtype=torch.float64), \
+            0.1 + 0.8 * torch.rand((), generator=g, dtype=torch.float64), pts
+
+    def marginal_velocity(x, t, points):
+        x1 = GaussianMixture.from_points(points).posterior_mean(x, float(t), lin)
+        return parametrizations.convert(x1, "data", "velocity", x, float(t), lin)
+
+    def ddim_step(x, eps, t, u):
+        a_t, s_t = _cos(t)
+        a_u, s_u = _cos(u)
+        x1 = (x - s_t * eps) / a_t
+        return a_u * x1 + s_u * eps
+
+    return {
+        "interpolate": Spec(
+            "interpolate(x0, x1, t)  # linear path, x0 (B, D) noise, x1 (B, D) data, t (B,)",
+            lambda x0, x1, t: lin.interpolate(x0, x1, t), _pair,
+            {"At t=0 x_t must be the noise x0 and at t=1 the data x1: you swapped them.":
+                 lambda x0, x1, t: _col(t) * x0 + (1 - _col(t)) * x1}),
+        "cosine_schedule": Spec(
+            "cosine_schedule(t) -> (alpha_t, sigma_t)  # t (B,)",
+            lambda t: (cos.alpha(t), cos.sigma(t)), lambda g: (torch.rand(50, generator=g, dtype=torch.float64),),
+            {"alpha_t must be 0 at t=0 (pure noise) and 1 at t=1: you swapped sin and cos.":
+                 lambda t: (cos.sigma(t), cos.alpha(t)),
+             "The angle is pi t / 2, not pi t.": lambda t: (torch.sin(math.pi * t), torch.cos(math.pi * t))}),
+        "conditional_velocity": Spec(
+            "conditional_velocity(x0, x1, t)  # d x_t / dt on the linear path",
+            lambda x0, x1, t: lin.velocity(x0, x1, t), _pair,
+            {"The velocity points from noise to data: x1 - x0, not x0 - x1.": lambda x0, x1, t: x0 - x1}),
+        "flow_matching_loss": Spec(
+            "flow_matching_loss(net, x0, x1, t)",
+            lambda net, x0, x1, t: losses.flow_matching_loss(net, x0, x1, t), net_batch,
+            {"The target is the velocity x1 - x0, not the data x1.":
+                 lambda net, x0, x1, t: ((net(lin.interpolate(x0, x1, t), t) - x1) ** 2).mean(),
+             "The velocity points from noise to data: x1 - x0, not x0 - x1.":
+                 lambda net, x0, x1, t: ((net(lin.interpolate(x0, x1, t), t) - (x0 - x1)) ** 2).mean(),
+             "Use the mean of the squared error over batch and dimensions, not the sum.":
+                 lambda net, x0, x1, t: ((net(lin.interpolate(x0, x1, t), t) - (x1 - x0)) ** 2).sum()}),
+        "diffusion_loss": Spec(
+            "diffusion_loss(net, x0, x1, t)  # cosine path, noise prediction",
+            lambda net, x0, x1, t: losses.diffusion_loss(net, x0, x1, t, cos), net_batch,
+            {"The network predicts the noise x0, not the data x1.":
+                 lambda net, x0, x1, t: ((net(cos.interpolate(x0, x1, t), t) - x1) ** 2).mean(),
+             "x_t is on the cosine path, alpha_t x1 + sigma_t x0, not the linear one.":
+                 lambda net, x0, x1, t: ((net(lin.interpolate(x0, x1, t), t) - x0) ** 2).mean()}),
+        "euler_sample": Spec(
+            "euler_sample(velocity, x, times)  # velocity(x, t), x (B, D), times (K+1,)",
+            lambda f, x, times: samplers.integrate(f, x, times, "euler")[0], euler_inputs,
+            {"Evaluate the velocity at the start of each step (t_k), not at its end.": _euler_right}),
+        "score_from_noise": Spec(
+            "score_from_noise(eps_hat, x, t)  # cosine path",
+            lambda eps, x, t: parametrizations.convert(eps, "noise", "score", x, t, cos), eps_batch,
+            {"The score points towards the data, against the noise: it is -eps / sigma_t.":
+                 lambda eps, x, t: eps / _col(_cos(t)[1]),
+             "Divide by sigma_t, not alpha_t.": lambda eps, x, t: -eps / _col(_cos(t)[0])}),
+        "velocity_from_noise": Spec(
+            "velocity_from_noise(eps_hat, x, t)  # cosine path",
+            lambda eps, x, t: parametrizations.convert(eps, "noise", "velocity", x, t, cos), eps_batch,
+            {"Recover x1_hat = (x - sigma_t eps) / alpha_t first, then v = d_alpha x1_hat + d_sigma eps.":
+                 lambda eps, x, t: (_col(0.5 * math.pi * torch.cos(0.5 * math.pi * t)) * x
+                                    - _col(0.5 * math.pi * torch.sin(0.5 * math.pi * t)) * eps)}),
+        "ddim_step": Spec(
+            "ddim_step(x, eps_hat, t, u)  # cosine path, from time t to u > t, eta = 0",
+            ddim_step, ddim_inputs,
+            {"Re-noise with the NEXT time's sigma_u and alpha_u, not the current ones.":
+                 lambda x, eps, t, u: ddim_step(x, eps, t, t)}),
+        "noise_weight_linear": Spec(
+            "noise_weight_linear(t)  # w(t) with |v_hat - v|^2 = w(t) |eps_hat - eps|^2 on the linear path",
+            lambda t: losses.equivalent_weight(t, lin, "noise", "velocity"),
+            lambda g: (0.05 + 0.9 * torch.rand(50, generator=g, dtype=torch.float64),),
+            {"v - v_hat = (eps_hat - eps) / t, so the weight is 1 / t^2 (squared).": lambda t: 1 / t,
+             "It is 1 / t^2, not 1 / (1 - t)^2: v = (x - eps) / t.": lambda t: 1 / (1 - t) ** 2}),
+        "marginal_velocity": Spec(
+            "marginal_velocity(x, t, points)  # linear path, data = the point cloud `points` (N, 2)",
+            marginal_velocity, cloud_inputs,
+            {"The weights are a softmax of -|x - t y_i|^2 / (2 (1 - t)^2): scale the data point by t.":
+                 lambda x, t, pts: _marginal_unscaled(x, t, pts)}),
+    }
+
+
+def _euler_right(f, x, times):
+    for t, u in zip(times[:-1], times[1:]):
+        x = x + (u - t) * f(x, u)
+    return x
+
+
+def _marginal_unscaled(x, t, pts):
+    logw = -((x[:, None, :] - pts[None]) ** 2).sum(-1) / (2 * (1 - t) ** 2)
+    x1 = torch.softmax(logw, 1) @ pts
+    return (x1 - x) / (1 - t)
+
+
+@functools.lru_cache(maxsize=None)
+def specs() -> dict[str, Spec]:
+    """Name -> :class:`Spec` of every function a notebook writes out (built on first use)."""
+    return _specs()
+
+
+EXERCISES: dict[str, str] = {
+    "1.1": "interpolate", "1.2": "cosine_schedule", "1.3": "conditional_velocity",
+    "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
+    "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
+    "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "ddim_step",
+}
+"""Exercise number -> name of the :func:`specs` entry it checks."""
+
+
+def _as_tuple(out):
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def _close(a, b, atol) -> bool:
+    a, b = _as_tuple(a), _as_tuple(b)
+    if len(a) != len(b):
+        return False
+    for u, v in zip(a, b):
+        u, v = torch.as_tensor(u, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
+        if u.shape != v.shape or not torch.allclose(u, v, atol=atol, rtol=1e-6):
+            return False
+    return True
+
+
+def compare(name: str, fn: Callable, trials: int = 3, seed: int = 0) -> str | None:
+    """Compare ``fn`` with the reference of ``specs()[name]`` on random inputs.
+
+    Returns:
+        None when they agree, else a message that says what differs (a named mistake when recognized).
+    """
+    spec = specs()[name]
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        return _compare(spec, fn, g, trials)
+
+
+def _compare(spec: Spec, fn: Callable, g: torch.Generator, trials: int) -> str | None:
+    for _ in range(trials):
+        args = spec.inputs(g)
+        want = spec.reference(*args)
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # the learner's code failed: say how it was called
+            hint = " (t has shape (B,): write t[:, None] to broadcast it against (B, D))" \
+                if "must match the size" in str(err) else ""
+            return f"calling {spec.signature} raised {type(err).__name__}: {err}{hint}"
+        if _close(got, want, spec.atol):
+            continue
+        for hint, wrong in spec.mistakes.items():
+            if _close(got, wrong(*args), spec.atol):
+                return hint
+        got_t, want_t = _as_tuple(got), _as_tuple(want)
+        if len(got_t) != len(want_t):
+            return f"expected {len(want_t)} output(s), got {len(got_t)}."
+        for i, (u, v) in enumerate(zip(got_t, want_t)):
+            u = torch.as_tensor(u, dtype=torch.float64)
+            if u.shape != v.shape:
+                return f"output {i} has shape {tuple(u.shape)}, expected {tuple(v.shape)} (check broadcasting of t: use t[:, None])."
+        err = max(float((torch.as_tensor(u, dtype=torch.float64) - v).abs().max()) for u, v in zip(got_t, want_t))
+        return f"the values differ from the reference by up to {err:.3g} (signature: {spec.signature})."
+    return None
+
+
+def check(exercise: str, fn: Callable) -> bool:
+    """Check a learner's function: ``check("3.1", flow_matching_loss)``.
+
+    Prints a line saying it is right; raises AssertionError with a hint when it is wrong; prints a
+    reminder (and returns False) when the function still raises NotImplementedError.
+    """
+    name = EXERCISES.get(exercise, exercise)
+    if name not in specs():
+        from ._checks import check_choice
+        check_choice("exercise", exercise, list(EXERCISES) + list(specs()))
+    try:
+        problem = compare(name, fn)
+    except NotImplementedError:
+        print(f"Exercise {exercise} is not done yet: fill in {specs()[name].signature} and run this cell again.")
+        return False
+    if problem:
+        raise AssertionError(f"Exercise {exercise} ({name}): {problem}")
+    print(f"Exercise {exercise} ({name}): correct, it matches fmlearn on random inputs.")
+    return True
+
+
+_SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<id>[^\n]*)\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
+                       re.S | re.M)
+
+
+def student_source(source: str, default_id: str = "") -> str:
+    """Replace every solution block in a cell's source by ``raise NotImplementedError("Exercise N.M")``."""
+    def stub(m: re.Match) -> str:
+        ex = m.group("id").strip() or default_id
+        return f'{m.group("indent")}raise NotImplementedError("Exercise {ex}")  # your code here\n'
+    return _SOLUTION.sub(stub, source)
+
+
+def student_notebook(path: str | Path, out: str | Path) -> int:
+    """Write the student version of notebook ``path`` to ``out``; returns the number of exercises stubbed.
+
+    Outputs are cleared too. Unbalanced markers raise a ValueError naming the cell.
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    count = 0
+    for i, cell in enumerate(nb.get("cells", [])):
+        src = "".join(cell.get("source", []))
+        begins, ends = src.count("### BEGIN SOLUTION"), src.count("### END SOLUTION")
+        if begins != ends:
+            raise ValueError(f"{path}: cell {i} has {begins} BEGIN SOLUTION and {ends} END SOLUTION markers.")
+        if begins and cell.get("cell_type") == "code":
+            new = student_source(src)
+            count += begins
+            cell["source"] = new.splitlines(keepends=True)
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return count

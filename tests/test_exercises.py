@@ -1,0 +1,62 @@
+"""Exercise checks recognize right answers and named mistakes; student versions hide solutions."""
+import json
+
+import pytest
+
+from fmlearn.exercises import EXERCISES, check, compare, specs, student_notebook, student_source
+
+
+@pytest.mark.parametrize("name", sorted(set(EXERCISES.values())))
+def test_reference_passes_and_each_mistake_is_named(name):
+    spec = specs()[name]
+    assert compare(name, spec.reference) is None
+    for hint, wrong in spec.mistakes.items():
+        assert compare(name, wrong) == hint
+
+
+def test_check_messages(capsys):
+    ref = specs()["interpolate"].reference
+    assert check("1.1", ref) is True
+    assert "correct" in capsys.readouterr().out
+
+    def todo(x0, x1, t):
+        raise NotImplementedError("Exercise 1.1")
+    assert check("1.1", todo) is False
+    assert "not done yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="t\\[:, None\\]"):
+        check("1.1", lambda x0, x1, t: t * x1 + (1 - t) * x0)
+    with pytest.raises(AssertionError, match="differ from the reference"):
+        check("1.1", lambda x0, x1, t: 2 * ref(x0, x1, t))
+    with pytest.raises(ValueError, match="unknown exercise '9.9'"):
+        check("9.9", ref)
+
+
+def test_student_source():
+    src = ("def f(x):\n"
+           "    ### BEGIN SOLUTION 3.1\n"
+           "    y = x + 1\n"
+           "    return y\n"
+           "    ### END SOLUTION\n"
+           "\nprint(1)\n")
+    out = student_source(src)
+    assert out == 'def f(x):\n    raise NotImplementedError("Exercise 3.1")  # your code here\n\nprint(1)\n'
+    assert "y = x + 1" not in out
+
+
+def test_student_notebook(tmp_path):
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [{"output_type": "stream"}],
+         "source": ["def g():\n", "    ### BEGIN SOLUTION 2.1\n", "    return 42\n", "    ### END SOLUTION\n"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["### BEGIN SOLUTION is only text here ### END SOLUTION"]},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    src = tmp_path / "a.ipynb"
+    src.write_text(json.dumps(nb))
+    assert student_notebook(src, tmp_path / "out" / "a.ipynb") == 1
+    out = json.loads((tmp_path / "out" / "a.ipynb").read_text())
+    code = "".join(out["cells"][0]["source"])
+    assert "return 42" not in code and 'NotImplementedError("Exercise 2.1")' in code
+    assert out["cells"][0]["outputs"] == [] and out["cells"][0]["execution_count"] is None
+    nb["cells"][0]["source"] = ["### BEGIN SOLUTION 1.1\n", "x = 1\n"]
+    src.write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match="cell 0 has 1 BEGIN SOLUTION and 0 END SOLUTION"):
+        student_notebook(src, tmp_path / "b.ipynb")
