@@ -257,11 +257,11 @@ def _compare(spec: Spec, fn: Callable, g: torch.Generator, trials: int) -> str |
     return None
 
 
-def check(exercise: str, fn: Callable) -> bool:
+def check(exercise: str, fn: Callable) -> None:
     """Check a learner's function: ``check("3.1", flow_matching_loss)``.
 
     Prints a line saying it is right; raises AssertionError with a hint when it is wrong; prints a
-    reminder (and returns False) when the function still raises NotImplementedError.
+    reminder when the function still raises NotImplementedError (so "Run all" goes on).
     """
     name = EXERCISES.get(exercise, exercise)
     if name not in specs():
@@ -271,11 +271,11 @@ def check(exercise: str, fn: Callable) -> bool:
         problem = compare(name, fn)
     except NotImplementedError:
         print(f"Exercise {exercise} is not done yet: fill in {specs()[name].signature} and run this cell again.")
-        return False
+        return None
     if problem:
         raise AssertionError(f"Exercise {exercise} ({name}): {problem}")
     print(f"Exercise {exercise} ({name}): correct, it matches fmlearn on random inputs.")
-    return True
+    return None
 
 
 _SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<id>[^\n]*)\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
