@@ -13,7 +13,7 @@ Flow matching's linear (rectified, conditional-OT) path and diffusion's variance
 name           alpha_t                          sigma_t                              time domain
 =============  ===============================  ===================================  ==============
 ``linear``     t                                1 - (1 - sigma_min) t                [0, 1]
-``cosine``     sin(pi t / 2)                    cos(pi t / 2)                        [1e-3, 1]
+``cosine``     sin(pi t / 2)                    cos(pi t / 2)                        [0.02, 1]
 ``linear-beta`` exp(-(1-t)^2 (b1-b0)/4            sqrt(1 - alpha_t^2)                  [0, 0.999]
                - (1-t) b0 / 2)
 =============  ===============================  ===================================  ==============
@@ -23,8 +23,11 @@ the DDPM schedule (betas from 1e-4 to 0.02 over 1000 steps) in continuous time w
 ``b0 = 0.1, b1 = 20`` (Song et al., 2021), converted here, and only here, to our direction.
 
 **Clipping.** Each schedule has a time domain ``[t_min, t_max]`` that training and sampling use.
-``cosine`` starts at ``t_min = 1e-3`` because ``alpha_0 = 0`` makes a noise prediction useless for
-recovering data there (``x_1 = (x - sigma eps) / alpha``). ``linear-beta`` stops at
+``cosine`` starts at ``t_min = 0.02`` (``alpha = 0.031``, log-SNR = -6.9) because
+``alpha_0 = 0`` makes a noise prediction useless for recovering data there: ``x_1 = (x - sigma eps) / alpha``
+multiplies the network's error by ``1 / alpha``. Measured on moons with the 3x64 MLP (3000 steps),
+DDIM with 100 steps reached W2 = 1.27 from ``t = 1e-3`` but 0.27 from ``t = 0.02`` (data floor 0.10);
+starting there instead of at 0 shifts the initial distribution by only ``alpha x_1`` (about 0.03). ``linear-beta`` stops at
 ``t_max = 0.999`` (DDPM's first step, ``sigma = 0.01``) because ``d sigma / dt`` is infinite at
 ``t = 1``; its ``alpha_0 = 0.0066`` is not exactly 0 either, so its ``t = 0`` marginal is
 Gaussian noise only approximately.
@@ -165,11 +168,11 @@ class CosineSchedule(Schedule):
 
     ``alpha_t^2 + sigma_t^2 = 1`` for every t. In diffusion time ``s = 1 - t`` this is
     ``alpha = cos(pi s / 2)``, the cosine schedule of Nichol & Dhariwal (2021) without their
-    small offset. Sampling starts at ``t_min = 1e-3`` (see the module's note on clipping).
+    small offset. Training and sampling start at ``t_min = 0.02`` (see the module's note on clipping).
     """
 
     name = "cosine"
-    t_min = 1e-3
+    t_min = 0.02
 
     def alpha(self, t):
         return torch.sin(0.5 * math.pi * t)
