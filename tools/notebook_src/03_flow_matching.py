@@ -1,0 +1,250 @@
+# %% [markdown]
+# # 03 · Flow matching: learn a velocity field
+#
+# A flow matching model learns a **velocity field** `v(x, t)`: follow it from noise at `t = 0` and you
+# arrive at the data at `t = 1`. Training needs no simulation: regress the network onto the velocity of
+# a straight line between a noise sample and a data sample.
+#
+# **Learning goals.** After this notebook you can
+# 1. write the conditional velocity of one pair `(x_0, x_1)` and the flow matching loss;
+# 2. explain why regressing onto conditional velocities learns the *marginal* velocity field;
+# 3. train a flow matching model and sample it by integrating an ODE with Euler steps;
+# 4. read a velocity field and the trajectories of particles riding it.
+#
+# *Runtime: about 40 s on a laptop CPU (three small models train for a few seconds each).*
+
+# %%
+# Setup: seed, device, quick mode. On Colab this also installs fmlearn (elsewhere `python course.py lab` did).
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fmlearn/fmlearn"], check=True)
+
+import torch
+
+import fmlearn
+from fmlearn import config, data, metrics, plotting, widgets
+from fmlearn.exercises import check
+from fmlearn.models import MLP, PathModel
+from fmlearn.samplers import sample
+from fmlearn.training import train
+
+SEED = 0
+torch.manual_seed(SEED)
+DEVICE = config.get_device()
+QUICK = config.quick_mode()
+print(f"fmlearn {fmlearn.__version__} on {DEVICE}; quick mode: {QUICK}")
+
+# %% [markdown]
+# ## 1. One pair: a straight line
+#
+# On the linear path `x_t = t x_1 + (1 - t) x_0`, a fixed pair moves along a straight line at constant
+# speed; its **conditional velocity** is `d x_t / dt = x_1 - x_0`. Here are 40 random pairs:
+
+# %%
+N = 1000 if QUICK else 2000
+DATASET = "moons"   # try "8gaussians", "checkerboard", "spirals", ...
+x1 = data.sample_data(DATASET, N, seed=SEED)
+x0 = torch.randn(N, 2, generator=torch.Generator().manual_seed(SEED))
+pairs = torch.stack([x0[:40], x1[:40]])          # (2, 40, 2): a two-point "trajectory" per pair
+fig, axes = plotting.new_figure(1, 1, panel=3.6)
+plotting.plot_trajectories(axes[0, 0], pairs, n=40)
+axes[0, 0].set_title("independent pairs: straight lines that cross")
+fig
+
+# %% [markdown]
+# ## 2. Many pairs: the marginal velocity field
+#
+# Lines cross: a point `x` at time `t` lies on the lines of many pairs, each with its own velocity. A
+# single field `v(x, t)` can only give one answer, and the best one (in squared error) is the **average**
+# of the conditional velocities of all pairs passing through `x` at time `t`:
+#
+# $$v(x, t) = E[\,x_1 - x_0 \mid x_t = x\,].$$
+#
+# This marginal field moves the whole noise distribution onto the data distribution (Lipman et al. 2023,
+# Theorem 1). For a finite point cloud it has a closed form (exercise 3.3); here it is for our data:
+
+# %%
+exact = widgets.marginal_velocity_fn(x1[:500])
+fig, axes = plotting.new_figure(1, 4, panel=2.6)
+for ax, t in zip(axes[0], (0.0, 0.4, 0.7, 0.9)):
+    plotting.scatter(ax, x1, color="#cccccc")
+    plotting.plot_vector_field(ax, exact, t, n=16)
+    ax.set_title(f"exact marginal field, t = {t}")
+fig
+
+# %% [markdown]
+# ## 3. The loss: regress onto the conditional velocity
+#
+# We cannot compute `E[x_1 - x_0 | x_t = x]` for a real data set, but we do not need to: regressing a
+# network onto the *conditional* velocity `x_1 - x_0` has the same minimizer, because the squared error
+# is minimized by the conditional mean. The flow matching loss, exactly as `fmlearn.losses` writes it:
+
+# %%
+# core: flow_matching_loss
+def flow_matching_loss(net, x0, x1, t):
+    """Velocity regression on the linear path. x0 (noise), x1 (data): (B, D); t: (B,)."""
+    xt = t[:, None] * x1 + (1 - t[:, None]) * x0    # (B, D): a point on the straight line
+    target = x1 - x0                                 # (B, D): the line's velocity
+    return ((net(xt, t) - target) ** 2).mean()
+
+
+torch.manual_seed(SEED)
+net = MLP(dim=2)
+print("loss of an untrained network:", flow_matching_loss(net, x0[:256], x1[:256], torch.rand(256)).item())
+
+# %% [markdown]
+# Compare with `diffusion_loss` of notebook 02: the same recipe, with another path (linear instead of
+# cosine) and another target (velocity instead of noise). Now train, with the package's loop (EMA,
+# progress bar, seed), on three data sets. *About 3 s per data set on a laptop CPU.*
+
+# %%
+models = {}
+for name in ("moons", "8gaussians", "checkerboard"):
+    torch.manual_seed(SEED)
+    run = train(PathModel(MLP(dim=2), "linear", "velocity"), name, "fm", seed=SEED, progress=False)
+    models[name] = run.ema
+    print(f"{name:12s} {run.steps} steps in {run.seconds:.1f} s, final loss {run.history[-100:].mean():.3f}")
+model = models[DATASET]
+
+# %% [markdown]
+# The network has learned the marginal field. Compare it with the exact field of section 2 at `t = 0.5`,
+# on points where the data actually go (the noisy samples `x_t`):
+
+# %%
+t_check = 0.5
+probe = 0.5 * x1 + 0.5 * x0                         # samples of p_t at t = 0.5
+with torch.no_grad():
+    learned, truth = model.velocity(probe, t_check), exact(probe, t_check)
+cosine = torch.nn.functional.cosine_similarity(learned, truth, dim=1).mean().item()
+print(f"mean cosine similarity, learned vs exact field at t = {t_check}: {cosine:.3f}")
+assert cosine > 0.8
+
+# %% [markdown]
+# ## 4. Sampling: integrate the ODE
+#
+# To sample, start from noise and follow the field: `dx/dt = v(x, t)`. The simplest integrator is
+# Euler's method, one network call per step. Written out, as `fmlearn.samplers` does it:
+
+# %%
+# core: euler_sample
+def euler_sample(velocity, x, times):
+    """Euler's method for dx/dt = velocity(x, t). x: (B, D) at times[0]; times: (K+1,) increasing."""
+    for t, t_next in zip(times[:-1], times[1:]):
+        x = x + (t_next - t) * velocity(x, t)       # one step: follow the field for t_next - t
+    return x
+
+
+times = torch.linspace(0, 1, 51)
+with torch.no_grad():
+    mine = euler_sample(model.velocity, x0, times)
+package = sample(model, x0, "euler", nfe=50, return_trajectory=True)
+assert torch.allclose(mine, package.samples, atol=1e-5)     # the same computation
+fresh = data.sample_data(DATASET, N, seed=SEED + 1)
+floor = metrics.data_floor(DATASET, N, generator=torch.Generator().manual_seed(SEED + 2))
+w2 = metrics.wasserstein2(package.samples, fresh)
+print(f"Euler, {package.nfe} steps: W2 = {w2:.3f} (data floor {floor:.3f})")
+assert w2 < 5 * floor
+fig, axes = plotting.new_figure(1, 2, panel=3.4)
+plotting.plot_trajectories(axes[0, 0], package, n=60)
+axes[0, 0].set_title("ODE trajectories: noise (grey) to data (blue)")
+plotting.scatter(axes[0, 1], package.samples)
+axes[0, 1].set_title(f"samples, W2 = {w2:.2f}")
+fig
+
+# %% [markdown]
+# The trajectories are **not** straight lines, although every training pair was: the marginal field
+# averages crossing lines, so particles curve. Curved paths need many Euler steps; notebook 06 shows how
+# to straighten them.
+#
+# ## 5. The field in motion
+#
+# Particles riding the learned field (press play):
+
+# %%
+frames = torch.linspace(0, 1, 21 if QUICK else 41)
+ride = sample(model, x0[:300], "euler", times=frames, return_trajectory=True)
+plotting.animate_field(model, ride, n=15)
+
+# %% [markdown]
+# ## 6. Explore: the learned field over time, for each data set
+#
+# Fields and particles are precomputed on a grid at a few times; the slider only swaps images.
+
+# %%
+field_times = torch.linspace(0, 1, 11 if QUICK else 26)
+fields = {name: widgets.precompute_field(m, field_times, x0=x0[:400]) for name, m in models.items()}
+explorer = widgets.field_explorer(fields, dataset=DATASET)
+explorer
+
+# %%
+# The static twin:
+explorer.static(t=0.6, dataset="8gaussians")
+
+# %% [markdown]
+# ## 7. Exercises
+#
+# **Exercise 3.1.** Write the flow matching loss without looking above.
+
+# %%
+def flow_matching_loss_mine(net, x0, x1, t):
+    """x0 (noise), x1 (data): (B, D); t: (B,) -> scalar loss."""
+    ### BEGIN SOLUTION 3.1
+    xt = t[:, None] * x1 + (1 - t[:, None]) * x0
+    return ((net(xt, t) - (x1 - x0)) ** 2).mean()
+    ### END SOLUTION
+
+
+check("3.1", flow_matching_loss_mine)
+
+# %% [markdown]
+# **Exercise 3.2.** Write Euler's method for `dx/dt = velocity(x, t)` over a grid of times.
+
+# %%
+def euler_sample_mine(velocity, x, times):
+    """x: (B, D) at times[0]; times: (K+1,) -> x at times[-1]."""
+    ### BEGIN SOLUTION 3.2
+    for t, t_next in zip(times[:-1], times[1:]):
+        x = x + (t_next - t) * velocity(x, t)
+    return x
+    ### END SOLUTION
+
+
+check("3.2", euler_sample_mine)
+
+# %% [markdown]
+# **Exercise 3.3.** The exact marginal velocity of a point cloud `points` (N, 2) on the linear path.
+# Given `x_t = x`, the data point was `y_i` with probability proportional to
+# `exp(-|x - t y_i|^2 / (2 (1 - t)^2))` (the Gaussian `p_t(x | y_i)`); average the data points with these
+# weights to get `E[x_1 | x_t = x]`, then use `x_t = t x_1 + (1 - t) x_0` to express `E[x_1 - x_0 | x_t = x]`.
+# (`t` is a 0-d tensor with `0 < t < 1`; `torch.softmax` helps.)
+
+# %%
+def marginal_velocity(x, t, points):
+    """x: (B, 2); t: scalar; points: (N, 2) -> v(x, t), (B, 2)."""
+    ### BEGIN SOLUTION 3.3
+    logw = -((x[:, None, :] - t * points[None]) ** 2).sum(-1) / (2 * (1 - t) ** 2)   # (B, N)
+    x1_hat = torch.softmax(logw, dim=1) @ points                                       # (B, 2)
+    return (x1_hat - x) / (1 - t)
+    ### END SOLUTION
+
+
+check("3.3", marginal_velocity)
+
+# %% [markdown]
+# ## Summary
+#
+# * Flow matching regresses a network onto the velocity `x_1 - x_0` of straight lines between noise and
+#   data; the minimizer is the marginal field `E[x_1 - x_0 | x_t = x]`, which carries noise to data.
+# * Sampling integrates the ODE `dx/dt = v(x, t)`; Euler's method takes one network call per step.
+# * Training pairs move on straight lines, but the learned trajectories curve, because lines cross and
+#   the field averages them. The loss converges, but not to zero, for the same reason.
+#
+# **Next:** 04 shows that this model and the diffusion model of 02 are the same kind of object.
+#
+# ## References
+# * Lipman, Chen, Ben-Hamu, Nickel, Le. *Flow Matching for Generative Modeling.* ICLR 2023.
+# * Liu, Gong, Liu. *Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow.* ICLR 2023.
+# * Albergo, Vanden-Eijnden. *Building Normalizing Flows with Stochastic Interpolants.* ICLR 2023.
+# * Tong, Fatras, Malkin, Huguet, Zhang, Rector-Brooks, Wolf, Bengio. *Improving and Generalizing Flow-Based Generative Models with Minibatch Optimal Transport.* TMLR 2024.
+# * Lipman, Havasi, Holderrieth, et al. *Flow Matching Guide and Code.* arXiv 2024.
