@@ -160,6 +160,14 @@ def _specs() -> dict[str, Spec]:
             ddim_step, ddim_inputs,
             {"Re-noise with the NEXT time's sigma_u and alpha_u, not the current ones.":
                  lambda x, eps, t, u: ddim_step(x, eps, t, t)}),
+        "linear_path_time": Spec(
+            "linear_path_time(t) -> (r, c)  # cosine path: x_t / c lies on the linear path at time r",
+            lambda t: (cos.alpha(t) / (cos.alpha(t) + cos.sigma(t)), cos.alpha(t) + cos.sigma(t)),
+            lambda g: (cos.t_min + (1 - cos.t_min) * torch.rand(50, generator=g, dtype=torch.float64),),
+            {"r = alpha / (alpha + sigma), not sigma / (alpha + sigma): r must be 0 at the noise end.":
+                 lambda t: (cos.sigma(t) / (cos.alpha(t) + cos.sigma(t)), cos.alpha(t) + cos.sigma(t)),
+             "The scale is c = alpha + sigma, so that x / c = r x1 + (1 - r) x0.":
+                 lambda t: (cos.alpha(t) / (cos.alpha(t) + cos.sigma(t)), torch.ones_like(t))}),
         "noise_weight_linear": Spec(
             "noise_weight_linear(t)  # w(t) with |v_hat - v|^2 = w(t) |eps_hat - eps|^2 on the linear path",
             lambda t: losses.equivalent_weight(t, lin, "noise", "velocity"),
@@ -196,7 +204,7 @@ EXERCISES: dict[str, str] = {
     "1.1": "interpolate", "1.2": "cosine_schedule", "1.3": "conditional_velocity",
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
     "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
-    "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "ddim_step",
+    "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""
 
