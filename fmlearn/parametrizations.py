@@ -16,8 +16,10 @@ system ``x_t = alpha x_1 + sigma x_0``, ``pred = c_1 x_1 + c_0 x_0``; so every p
 converts into every other exactly. The conversions are singular where the system is:
 ``noise -> data`` needs ``alpha_t > 0``; ``data -> noise`` and anything ``-> score`` need
 ``sigma_t > 0``; ``velocity`` is regular wherever ``alpha d_sigma - sigma d_alpha != 0``
-(everywhere for the schedules of this package). Each schedule's time domain avoids the
-singular ends (see :mod:`fmlearn.schedules`).
+(everywhere for the schedules of this package). So a noise or score model cannot start at
+``t = 0`` on the linear path (``alpha_0 = 0``; :func:`fmlearn.samplers.sample` refuses and asks for a
+later start), and a data model has no velocity at ``t = 1`` (``sigma_1 = 0``; the ODE samplers never
+evaluate it there). The VP schedules' time domains avoid their singular ends (see :mod:`fmlearn.schedules`).
 """
 from __future__ import annotations
 
