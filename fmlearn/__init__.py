@@ -1,2 +1,44 @@
-"""fmlearn: flow matching and diffusion on one Gaussian-path core (see README.md)."""
+"""fmlearn: flow matching and diffusion on one Gaussian-path core.
+
+The main objects, importable from the top level (loaded on first use, so ``import fmlearn`` is cheap):
+
+>>> import fmlearn
+>>> model = fmlearn.PathModel(fmlearn.MLP(dim=2), "linear", "velocity")   # a flow matching model
+>>> run = fmlearn.train(model, "moons", "fm")                              # doctest: +SKIP
+>>> out = fmlearn.sample(run.ema, 1000, "euler", nfe=20)                   # doctest: +SKIP
+
+Modules, named after the maths: ``schedules`` (paths), ``parametrizations``, ``losses``,
+``couplings``, ``models``, ``training``, ``samplers``, ``likelihood``, ``metrics``, ``data``,
+``gaussians``, ``checkpoints``, ``plotting``, ``widgets``, ``exercises``, ``config``.
+"""
+from __future__ import annotations
+
+import importlib
+
 from fmlearn._version import __version__
+
+_EXPORTS = {
+    "get_schedule": "schedules", "LinearSchedule": "schedules", "CosineSchedule": "schedules",
+    "LinearBetaSchedule": "schedules", "convert": "parametrizations", "MLP": "models", "PathModel": "models",
+    "Objective": "losses", "flow_matching_loss": "losses", "diffusion_loss": "losses", "path_loss": "losses",
+    "train": "training", "sample": "samplers", "log_likelihood": "likelihood", "sample_data": "data",
+    "ArrayData": "data", "GaussianMixture": "gaussians", "wasserstein2": "metrics",
+    "save_checkpoint": "checkpoints", "load_checkpoint": "checkpoints", "quick_mode": "config",
+    "get_device": "config",
+}
+_MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "training", "samplers", "likelihood",
+            "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench"}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"fmlearn.{_EXPORTS[name]}"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"fmlearn.{name}")
+    raise AttributeError(f"module 'fmlearn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _MODULES)

@@ -61,3 +61,13 @@ def test_model_bad_input():
         build_net({"kind": "unet9"})
     with pytest.raises(ValueError, match="unknown parametrization"):
         PathModel(net, "linear", "flow")
+
+
+def test_top_level_exports():
+    import fmlearn
+    for name in fmlearn.__all__:
+        assert getattr(fmlearn, name) is not None, name
+    assert fmlearn.sample is __import__("fmlearn.samplers", fromlist=["sample"]).sample
+    import pytest as _pytest
+    with _pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fmlearn.nope
