@@ -66,3 +66,18 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
 def data_dir() -> Path:
     """Folder for downloaded data: ``$FMLEARN_DATA`` or ``~/.cache/fmlearn``."""
     return Path(os.environ.get("FMLEARN_DATA") or Path.home() / ".cache" / "fmlearn").expanduser()
+
+
+def notebook_setup(seed: int = 0, device: str | None = None) -> tuple[int, torch.device, bool]:
+    """The first lines of every notebook: seed torch, pick the device, read quick mode, say so.
+
+    Returns:
+        ``(seed, device, quick)``; use as ``SEED, DEVICE, QUICK = config.notebook_setup(0)``.
+    """
+    from ._version import __version__
+
+    torch.manual_seed(seed)
+    dev, quick = get_device(device), quick_mode()
+    print(f"fmlearn {__version__}, torch {torch.__version__} on {dev}; seed {seed}; "
+          f"quick mode: {'on (small budgets)' if quick else 'off'}")
+    return seed, dev, quick

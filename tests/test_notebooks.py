@@ -42,7 +42,7 @@ def test_template(path):
     assert cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith(f"# {path.stem[:2]} ")
     assert "**Learning goals.**" in _source(cells[0])
     setup = _source(cells[1])
-    for needle in ("google.colab", "SEED", "config.get_device()", "config.quick_mode()"):
+    for needle in ("google.colab", "SEED, DEVICE, QUICK = config.notebook_setup("):
         assert needle in setup, f"setup cell lacks {needle}"
     assert "## Summary" in text and "## References" in text
     number = int(path.stem[:2])

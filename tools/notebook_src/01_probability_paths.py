@@ -14,7 +14,7 @@
 # *Runtime: about 10 s on a laptop CPU; nothing is trained here.*
 
 # %%
-# Setup: seed, device, quick mode. On Colab this also installs fmlearn (elsewhere `python course.py lab` did).
+# Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
 import sys
 if "google.colab" in sys.modules:
     import subprocess
@@ -24,16 +24,11 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-import fmlearn
 from fmlearn import config, data, plotting, widgets
 from fmlearn.exercises import check
 from fmlearn.schedules import get_schedule
 
-SEED = 0
-torch.manual_seed(SEED)
-DEVICE = config.get_device()
-QUICK = config.quick_mode()
-print(f"fmlearn {fmlearn.__version__} on {DEVICE}; quick mode: {QUICK}")
+SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
 # %% [markdown]
 # ## 1. Two ends: noise and data

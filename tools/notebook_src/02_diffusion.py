@@ -13,7 +13,7 @@
 # *Runtime: about 30 s on a laptop CPU (training takes a few seconds).*
 
 # %%
-# Setup: seed, device, quick mode. On Colab this also installs fmlearn (elsewhere `python course.py lab` did).
+# Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
 import sys
 if "google.colab" in sys.modules:
     import subprocess
@@ -22,18 +22,13 @@ if "google.colab" in sys.modules:
 import math
 import torch
 
-import fmlearn
 from fmlearn import config, data, metrics, plotting, widgets
 from fmlearn.exercises import check
 from fmlearn.models import MLP, PathModel
 from fmlearn.samplers import sample
 from fmlearn.training import train
 
-SEED = 0
-torch.manual_seed(SEED)
-DEVICE = config.get_device()
-QUICK = config.quick_mode()
-print(f"fmlearn {fmlearn.__version__} on {DEVICE}; quick mode: {QUICK}")
+SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
 # %% [markdown]
 # ## 1. The forward process: add noise

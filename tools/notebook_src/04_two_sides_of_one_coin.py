@@ -17,7 +17,7 @@
 # *Runtime: about 30 s on a laptop CPU.*
 
 # %%
-# Setup: seed, device, quick mode. On Colab this also installs fmlearn (elsewhere `python course.py lab` did).
+# Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
 import sys
 if "google.colab" in sys.modules:
     import subprocess
@@ -27,7 +27,6 @@ import copy
 import math
 import torch
 
-import fmlearn
 from fmlearn import config, data, losses, metrics, plotting
 from fmlearn.exercises import check
 from fmlearn.models import MLP, PathModel
@@ -36,11 +35,7 @@ from fmlearn.samplers import ddim_as_euler, sample
 from fmlearn.schedules import get_schedule
 from fmlearn.training import train
 
-SEED = 0
-torch.manual_seed(SEED)
-DEVICE = config.get_device()
-QUICK = config.quick_mode()
-print(f"fmlearn {fmlearn.__version__} on {DEVICE}; quick mode: {QUICK}")
+SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
 # %% [markdown]
 # ## 1. Two models, same network, same data, same budget
