@@ -69,7 +69,7 @@ def _col(t):
 
 
 def _specs() -> dict[str, Spec]:
-    from . import losses, parametrizations, samplers
+    from . import likelihood, losses, parametrizations, samplers
     from .gaussians import GaussianMixture
     from .schedules import CosineSchedule, LinearSchedule
 
@@ -91,6 +91,10 @@ def _specs() -> dict[str, Spec]:
         eps, x, _ = eps_batch(g)
         t = 0.3 + 0.4 * torch.rand((), generator=g, dtype=torch.float64)
         return x, eps, t, t + 0.1
+
+    def field_inputs(g):  # a smooth nonlinear field R^2 -> R^2 and points
+        a = torch.randn(2, 2, generator=g, dtype=torch.float64)
+        return (lambda x: torch.tanh(x @ a.T) + 0.3 * x ** 2), torch.randn(16, 2, generator=g, dtype=torch.float64)
 
     def cloud_inputs(g):
         pts = torch.randn(30, 2, generator=g, dtype=torch.float64)
@@ -168,6 +172,25 @@ def _specs() -> dict[str, Spec]:
                  lambda t: (cos.sigma(t) / (cos.alpha(t) + cos.sigma(t)), cos.alpha(t) + cos.sigma(t)),
              "The scale is c = alpha + sigma, so that x / c = r x1 + (1 - r) x0.":
                  lambda t: (cos.alpha(t) / (cos.alpha(t) + cos.sigma(t)), torch.ones_like(t))}),
+        "standard_normal_log_prob": Spec(
+            "standard_normal_log_prob(z)  # log N(z; 0, I) per row, z (B, D)",
+            lambda z: -0.5 * (z ** 2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi),
+            lambda g: (torch.randn(20, 3, generator=g, dtype=torch.float64),),
+            {"Sum over the D coordinates: the normalizing term is D/2 log(2 pi), not 1/2 log(2 pi).":
+                 lambda z: -0.5 * (z ** 2).sum(1) - 0.5 * math.log(2 * math.pi),
+             "The exponent is -|z|^2 / 2: the factor 1/2 is missing.":
+                 lambda z: -(z ** 2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)}),
+        "exact_divergence": Spec(
+            "exact_divergence(f, x)  # f maps (B, D) -> (B, D) row by row; returns div f, (B,)",
+            lambda f, x: likelihood.divergence_exact(lambda y, _t: f(y), x, None)[1], field_inputs,
+            {"The divergence is the trace of the Jacobian, sum_i d f_i / d x_i, not the sum of all its entries.":
+                 lambda f, x: _jacobian_sum(f, x)}),
+        "hutchinson_divergence": Spec(
+            "hutchinson_divergence(f, x, probe)  # probe (B, D) of +-1; returns probe^T J probe, (B,)",
+            lambda f, x, e: likelihood.divergence_hutchinson(lambda y, _t: f(y), x, None, e[None])[1],
+            lambda g: (*field_inputs(g), torch.randint(0, 2, (16, 2), generator=g).double() * 2 - 1),
+            {"Multiply the vector-Jacobian product by the probe again and sum: e^T J e, a number per row.":
+                 lambda f, x, e: _vjp(f, x, e).sum(1)}),
         "noise_weight_linear": Spec(
             "noise_weight_linear(t)  # w(t) with |v_hat - v|^2 = w(t) |eps_hat - eps|^2 on the linear path",
             lambda t: losses.equivalent_weight(t, lin, "noise", "velocity"),
@@ -180,6 +203,16 @@ def _specs() -> dict[str, Spec]:
             {"The weights are a softmax of -|x - t y_i|^2 / (2 (1 - t)^2): scale the data point by t.":
                  lambda x, t, pts: _marginal_unscaled(x, t, pts)}),
     }
+
+
+def _jacobian_sum(f, x):
+    jac = torch.func.vmap(torch.func.jacrev(lambda row: f(row[None])[0]))(x)  # (B, D, D)
+    return jac.sum((1, 2))
+
+
+def _vjp(f, x, e):
+    x = x.detach().requires_grad_(True)
+    return torch.autograd.grad(f(x), x, grad_outputs=e)[0]
 
 
 def _euler_right(f, x, times):
@@ -205,6 +238,7 @@ EXERCISES: dict[str, str] = {
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
     "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
+    "7.1": "standard_normal_log_prob", "7.2": "exact_divergence", "7.3": "hutchinson_divergence",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""
 
@@ -213,12 +247,16 @@ def _as_tuple(out):
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
+def _f64(x) -> Tensor:
+    return torch.as_tensor(x.detach() if isinstance(x, Tensor) else x, dtype=torch.float64)
+
+
 def _close(a, b, atol) -> bool:
     a, b = _as_tuple(a), _as_tuple(b)
     if len(a) != len(b):
         return False
     for u, v in zip(a, b):
-        u, v = torch.as_tensor(u, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
+        u, v = _f64(u), _f64(v)
         if u.shape != v.shape or not torch.allclose(u, v, atol=atol, rtol=1e-6):
             return False
     return True
@@ -232,8 +270,7 @@ def compare(name: str, fn: Callable, trials: int = 3, seed: int = 0) -> str | No
     """
     spec = specs()[name]
     g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        return _compare(spec, fn, g, trials)
+    return _compare(spec, fn, g, trials)
 
 
 def _compare(spec: Spec, fn: Callable, g: torch.Generator, trials: int) -> str | None:
@@ -257,10 +294,10 @@ def _compare(spec: Spec, fn: Callable, g: torch.Generator, trials: int) -> str |
         if len(got_t) != len(want_t):
             return f"expected {len(want_t)} output(s), got {len(got_t)}."
         for i, (u, v) in enumerate(zip(got_t, want_t)):
-            u = torch.as_tensor(u, dtype=torch.float64)
+            u = _f64(u)
             if u.shape != v.shape:
                 return f"output {i} has shape {tuple(u.shape)}, expected {tuple(v.shape)} (check broadcasting of t: use t[:, None])."
-        err = max(float((torch.as_tensor(u, dtype=torch.float64) - v).abs().max()) for u, v in zip(got_t, want_t))
+        err = max(float((_f64(u) - _f64(v)).abs().max()) for u, v in zip(got_t, want_t))
         return f"the values differ from the reference by up to {err:.3g} (signature: {spec.signature})."
     return None
 

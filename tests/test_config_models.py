@@ -71,3 +71,17 @@ def test_top_level_exports():
     import pytest as _pytest
     with _pytest.raises(AttributeError, match="no attribute 'nope'"):
         fmlearn.nope
+
+
+def test_notebook_setup(capsys, monkeypatch):
+    monkeypatch.setenv("FMLEARN_QUICK", "1")
+    before = torch.get_num_threads()
+    try:
+        seed, device, quick = config.notebook_setup(seed=3, threads=1)
+        assert (seed, quick) == (3, True) and torch.get_num_threads() == 1
+        a = torch.rand(2)
+        config.notebook_setup(seed=3, threads=1)
+        assert torch.equal(a, torch.rand(2))  # seeded
+        assert "quick mode: on" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
