@@ -96,6 +96,11 @@ def _specs() -> dict[str, Spec]:
         a = torch.randn(2, 2, generator=g, dtype=torch.float64)
         return (lambda x: torch.tanh(x @ a.T) + 0.3 * x ** 2), torch.randn(16, 2, generator=g, dtype=torch.float64)
 
+    def ode_inputs(g):  # a linear time-dependent field, its divergence, data points and a step count
+        a = torch.randn(2, 2, generator=g, dtype=torch.float64)
+        return (lambda x, t: (x @ a.T) * (1 + t)), (lambda x, t: torch.trace(a) * (1 + t) * torch.ones(len(x),
+                dtype=x.dtype)), torch.randn(16, 2, generator=g, dtype=torch.float64), 8
+
     def cloud_inputs(g):
         pts = torch.randn(30, 2, generator=g, dtype=torch.float64)
         return torch.randn(40, 2, generator=g, dtype=torch.float64), \
@@ -185,6 +190,11 @@ def _specs() -> dict[str, Spec]:
             lambda f, x: likelihood.divergence_exact(lambda y, _t: f(y), x, None)[1], field_inputs,
             {"The divergence is the trace of the Jacobian, sum_i d f_i / d x_i, not the sum of all its entries.":
                  lambda f, x: _jacobian_sum(f, x)}),
+        "log_likelihood_euler": Spec(
+            "log_likelihood_euler(velocity, divergence, x, steps)  # Euler from t=1 back to t=0; (B,)",
+            _log_likelihood_euler_reference, ode_inputs,
+            {"log p(x) = log N(z; 0, I) - integral of div v: subtract the accumulated divergence, do not add it.":
+                 lambda v, d, x, k: _log_likelihood_euler_reference(v, lambda y, t: -d(y, t), x, k)}),
         "hutchinson_divergence": Spec(
             "hutchinson_divergence(f, x, probe)  # probe (B, D) of +-1; returns probe^T J probe, (B,)",
             lambda f, x, e: likelihood.divergence_hutchinson(lambda y, _t: f(y), x, None, e[None])[1],
@@ -203,6 +213,20 @@ def _specs() -> dict[str, Spec]:
             {"The weights are a softmax of -|x - t y_i|^2 / (2 (1 - t)^2): scale the data point by t.":
                  lambda x, t, pts: _marginal_unscaled(x, t, pts)}),
     }
+
+
+def _log_likelihood_euler_reference(velocity, divergence, x, steps):
+    """Euler on the augmented state [x, A] with dA/dt = div v, from t = 1 back to t = 0 (package integrator)."""
+    from .samplers import integrate
+    d = x.shape[1]
+
+    def field(y, t):
+        return torch.cat([velocity(y[:, :d], t), divergence(y[:, :d], t)[:, None]], dim=1)
+
+    y = torch.cat([x, torch.zeros(len(x), 1, dtype=x.dtype)], dim=1)
+    end = integrate(field, y, torch.linspace(1, 0, steps + 1, dtype=x.dtype), "euler")[0]
+    z, a_end = end[:, :d], end[:, d]  # a_end = -integral_0^1 div v dt
+    return -0.5 * (z ** 2).sum(1) - 0.5 * d * math.log(2 * math.pi) + a_end
 
 
 def _jacobian_sum(f, x):
@@ -238,7 +262,7 @@ EXERCISES: dict[str, str] = {
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
     "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
-    "7.1": "standard_normal_log_prob", "7.2": "exact_divergence", "7.3": "hutchinson_divergence",
+    "7.1": "standard_normal_log_prob", "7.2": "log_likelihood_euler", "7.3": "hutchinson_divergence",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""
 

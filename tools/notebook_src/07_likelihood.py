@@ -91,6 +91,21 @@ fig
 # backward pass per probe `e`, whatever the dimension, and is unbiased; its standard deviation falls like
 # `1 / sqrt(probes)`. At one time, on held-out points:
 
+# %% [markdown]
+# The exact divergence, written out as `fmlearn.likelihood.divergence_exact` computes it:
+
+# %%
+# core: exact_divergence
+def exact_divergence(f, x):
+    """div f = sum_i d f_i / d x_i by autograd, one backward pass per dimension. f: (B, D) -> (B, D)."""
+    x = x.detach().requires_grad_(True)
+    fx = f(x)                                                     # (B, D)
+    div = torch.zeros(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[1]):                                   # rows are independent: one pass serves all
+        div = div + torch.autograd.grad(fx[:, i].sum(), x, retain_graph=True)[0][:, i]
+    return div                                                    # (B,)
+
+
 # %%
 x_test = data.sample_data("gmm", 500 if QUICK else 2000, seed=SEED + 1)
 velocity = models["fm"].velocity
@@ -155,23 +170,25 @@ def standard_normal_log_prob(z):
 check("7.1", standard_normal_log_prob)
 
 # %% [markdown]
-# **Exercise 7.2.** The exact divergence of a field `f` (rows independent) by autograd: one backward pass per
-# dimension, keeping the diagonal entry of the Jacobian each time.
+# **Exercise 7.2.** The whole computation with a fixed-step solver: Euler steps *backwards* from `t = 1` to
+# `t = 0`, moving `x` against the velocity and accumulating the divergence; then
+# `log p(x) = log N(z; 0, I) - int_0^1 div v dt`. (`velocity(x, t)` and `divergence(x, t)` take a 0-d time.)
 
 # %%
-def exact_divergence(f, x):
-    """f: (B, D) -> (B, D); x: (B, D) -> div f at x, (B,)."""
+def log_likelihood_euler(velocity, divergence, x, steps):
+    """x: data (B, D) -> log p(x), (B,)."""
     ### BEGIN SOLUTION 7.2
-    x = x.detach().requires_grad_(True)
-    fx = f(x)
-    div = torch.zeros(x.shape[0], dtype=x.dtype)
-    for i in range(x.shape[1]):
-        div = div + torch.autograd.grad(fx[:, i].sum(), x, retain_graph=True)[0][:, i]
-    return div
+    times = torch.linspace(1, 0, steps + 1, dtype=x.dtype)
+    integral = torch.zeros(x.shape[0], dtype=x.dtype)
+    for t, t_next in zip(times[:-1], times[1:]):
+        dt = t - t_next
+        integral = integral + dt * divergence(x, t)               # accumulates int div v dt
+        x = x - dt * velocity(x, t)                               # one Euler step back in time
+    return standard_normal_log_prob(x) - integral
     ### END SOLUTION
 
 
-check("7.2", exact_divergence)
+check("7.2", log_likelihood_euler)
 
 # %% [markdown]
 # **Exercise 7.3.** Hutchinson's estimate with one probe `e`: `e^T (df/dx) e`, from one vector-Jacobian product.
