@@ -18,6 +18,14 @@ Figures (targets are for a 2-core laptop-class CPU):
   Reference: a plain loop of 100 ``x = x + dt * net(x, t)``.
 * ``w2_2000_s``: ``metrics.wasserstein2`` between two 2000-point samples of moons. Reference:
   ``linear_sum_assignment`` on the precomputed cost matrix.
+* ``widget_callback_ms_<name>`` for ``path_explorer``, ``trajectory_explorer`` and ``field_explorer``
+  of :mod:`fmlearn.widgets`: the median time of one callback (set a control, redraw, PNG into the
+  image), over every control (:func:`~fmlearn.widgets.measure_callbacks`; per-control medians in
+  ``per_control_ms``). Inputs are small and realistic: 1000 points per data set; 1000 samples of an
+  untrained model with two samplers at three budgets; a marginal field of 1000 moons points at 11
+  times with 500 particles (one data set, so only its t slider is timed). Reference: one plain full
+  redraw, ``fig.canvas.draw()`` + the same PNG encoding, of a scatter figure of the same size, dpi
+  and panels, 1000 points per panel (the ratio says what the in-place update saves).
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ __all__ = ["run_benchmarks", "main", "TARGETS"]
 
 #: name -> (target, "max" (value must be at most the target) or "min" (at least))
 TARGETS = {"train_step_ms": (1.0, "max"), "train_step_ot_ms": (4.0, "max"), "data_ms_per_256": (0.1, "max"),
-           "euler_points_per_s": (25_000.0, "min"), "w2_2000_s": (2.0, "max")}
+           "euler_points_per_s": (25_000.0, "min"), "w2_2000_s": (2.0, "max"), "widget_callback_ms": (50.0, "max")}
 
 
 def _timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -174,6 +182,111 @@ def _w2(quick: bool) -> dict:
                    "w2_2000_s")
 
 
+def _agg_backend() -> None:
+    """The Agg backend, as under ``MPLBACKEND=Agg``, unless a backend is chosen already (env or pyplot)."""
+    import matplotlib
+
+    if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+
+
+def _widget_explorers() -> dict[str, Callable[[], object]]:
+    """name -> a function that builds that explorer from small, realistic precomputed inputs."""
+    from . import widgets
+    from .data import sample_data
+    from .models import MLP, PathModel
+    from .samplers import sample
+
+    def path():
+        return widgets.path_explorer(n=1000, seed=0)
+
+    def trajectory():
+        torch.manual_seed(0)
+        model = PathModel(MLP(2), "linear", "velocity").eval()
+        results = {(s, nfe): sample(model, 1000, s, nfe, return_trajectory=True,
+                                    generator=torch.Generator().manual_seed(nfe))
+                   for s in ("euler", "heun") for nfe in (4, 8, 16)}
+        return widgets.trajectory_explorer(results, reference=sample_data("moons", 1000, seed=0))
+
+    def field():
+        points = sample_data("moons", 1000, seed=0)
+        x0 = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+        f = widgets.precompute_field(widgets.marginal_velocity_fn(points), torch.linspace(0, 1, 11), x0=x0)
+        return widgets.field_explorer({"moons": f})
+
+    return {"path_explorer": path, "trajectory_explorer": trajectory, "field_explorer": field}
+
+
+def _plain_redraw(explorer, n_points: int = 1000) -> Callable[[], bytes]:
+    """A full redraw of a comparable scatter figure: same size, dpi and panels, n_points per panel."""
+    import io
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    live = explorer.figure
+    fig = Figure(figsize=live.get_size_inches(), dpi=live.dpi, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    rng = np.random.default_rng(0)
+    collections = []
+    for ax in fig.subplots(1, len(live.axes), squeeze=False)[0]:
+        collections.append(ax.scatter(*rng.standard_normal((2, n_points)), s=3, alpha=0.6, linewidths=0))
+        ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal")
+        ax.set_title("t = 0.50", fontsize=9)
+
+    def redraw() -> bytes:
+        for c in collections:  # new data each time, as a callback would give
+            c.set_offsets(rng.standard_normal((n_points, 2)))
+        canvas.draw()
+        w, h = canvas.get_width_height(physical=True)
+        img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+        buf = io.BytesIO()
+        img.save(buf, format="png", compress_level=1)  # the encoding the explorers use
+        return buf.getvalue()
+    return redraw
+
+
+def _widgets(quick: bool, names: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """``widget_callback_ms_<name>`` figures; ``names`` picks explorers (default: all three)."""
+    _agg_backend()
+    builders = _widget_explorers()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the inputs are tiny; two threads stall when other programs hold the CPUs
+    try:
+        return {f"widget_callback_ms_{name}": _widget_figure(builders[name], quick)
+                for name in names or tuple(builders)}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _widget_figure(build: Callable[[], object], quick: bool) -> dict:
+    """Build one explorer, then time its callbacks and the plain redraw in alternating blocks."""
+    from .widgets import measure_callbacks
+
+    t_build = time.perf_counter()
+    explorer = build()
+    build_s = time.perf_counter() - t_build
+    plain = _plain_redraw(explorer)
+    n, blocks = (4, 2) if quick else (8, 3)
+    measure_callbacks(explorer, 2)  # warm-up: caches (fonts, text layout) filled once
+    _timed(plain, 2)
+    per_block, refs, start = [], [], time.perf_counter()
+    for _ in range(blocks):  # alternating blocks, as _alternate does
+        per_block.append(measure_callbacks(explorer, n))
+        refs += _timed(plain, n)
+        if time.perf_counter() - start > (1.5 if quick else 3.0):
+            break
+    per_control = {k: statistics.median(b[k] for b in per_block) for k in per_block[0]}
+    value = per_control.pop("all")
+    fig = _figure(value, "ms", statistics.median(refs) * 1e3,
+                  "one full redraw (fig.canvas.draw() + PNG) of a scatter figure of the same size, dpi "
+                  "and panels, 1000 points per panel", "widget_callback_ms")
+    fig.update(per_control_ms=per_control, build_s=build_s, callbacks_per_control=n * len(per_block))
+    return fig
+
+
 # ---- driver -------------------------------------------------------------------------------------
 def _load() -> float | None:
     """1-minute load average (Unix): above the CPU count, other programs compete for the CPUs."""
@@ -215,11 +328,12 @@ def run_benchmarks(quick: bool = False, *, log: Callable[[str], None] | None = N
              ("train_step_ot_ms", lambda: _train_step("fm-ot", quick)),
              ("data", lambda: _data(quick)),
              ("euler_points_per_s", lambda: _euler(quick)),
-             ("w2_2000_s", lambda: _w2(quick))]
+             ("w2_2000_s", lambda: _w2(quick)),
+             ("widgets", lambda: _widgets(quick))]
     try:
         for name, run in steps:
             result = run()
-            new = result if name == "data" else {name: result}
+            new = result if name in ("data", "widgets") else {name: result}
             figures.update(new)
             for key, fig in new.items():
                 log(_line(key, fig))
@@ -236,7 +350,7 @@ def _fmt(x: float) -> str:
 def _line(name: str, fig: dict) -> str:
     mark = "ok" if fig["meets_target"] else "MISSED"
     sign = "<=" if fig["target_is"] == "at most" else ">="
-    return (f"{name:<30} {_fmt(fig['value']):>9} {fig['unit']:<8} reference {_fmt(fig['reference']):>9}  "
+    return (f"{name:<38} {_fmt(fig['value']):>9} {fig['unit']:<8} reference {_fmt(fig['reference']):>9}  "
             f"ratio {fig['ratio']:5.2f}  target {sign} {_fmt(fig['target'])}  {mark}")
 
 

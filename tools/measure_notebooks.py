@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/measure_notebooks.py [--mode quick|full|both] [--only 01,03] [--json PATH]
+    python tools/measure_notebooks.py [--mode quick|full|both] [--only 01,03] [--repeat N] [--json PATH]
 
 Each notebook ``notebooks/[0-9][0-9]_*.ipynb`` runs in a fresh ``python3`` kernel (nbclient, cwd
 ``notebooks/``, 600 s per cell) with ``FMLEARN_QUICK=1`` (quick) and/or ``FMLEARN_QUICK=0`` (full)
@@ -20,6 +20,10 @@ Per run:
 * ``cells``: every code cell's seconds, from nbclient's ``record_timing`` timestamps
   (``cell.metadata.execution``); the slowest are printed when a run misses its target.
 
+With ``--repeat N`` each notebook runs N times per mode (rounds: every notebook once, then again),
+and the table shows the median wall time, the largest peak and the largest size; timings on a
+shared machine are noisy, so check the load averages recorded with every run.
+
 Targets (2-core laptop-class CPU, Binder): quick <= 60 s, full <= 180 s, peak <= 1.5 GB (Binder kills
 a kernel at 2 GB), executed notebook < 5 MB. Missed targets are reported, not treated as errors;
 the exit status is 1 only when a notebook fails to execute.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from datetime import datetime
@@ -174,11 +179,36 @@ def _fmt(x, spec: str) -> str:
     return "–" if x is None else format(x, spec)
 
 
-def table(runs: list[dict]) -> str:
-    """Markdown: one row per notebook; peak and size from the full run when there is one."""
+def summarize(runs: list[dict]) -> list[dict]:
+    """One entry per (notebook, mode): median wall seconds, largest peak and size, over repeats."""
+    out = []
+    for key in dict.fromkeys((r["notebook"], r["mode"]) for r in runs):
+        same = [r for r in runs if (r["notebook"], r["mode"]) == key]
+        peaks = [r["peak_mib"] for r in same if r.get("peak_mib") is not None]
+        out.append({"notebook": key[0], "mode": key[1], "repeats": len(same),
+                    "wall_s": statistics.median(r["wall_s"] for r in same),
+                    "wall_s_all": [r["wall_s"] for r in same],
+                    "peak_mib": max(peaks) if peaks else None,
+                    "executed_mib": max(r["executed_mib"] for r in same),
+                    "load_average_1min": [r["load_average_1min_end"] for r in same],
+                    "error": next((r["error"] for r in same if r["error"]), None),
+                    "cells": _median_cells(same)})
+    return out
+
+
+def _median_cells(same: list[dict]) -> list[dict]:
+    cells = []
+    for i, cell in enumerate(same[0]["cells"]):
+        secs = [r["cells"][i]["seconds"] for r in same if i < len(r["cells"]) and r["cells"][i]["seconds"] is not None]
+        cells.append({**cell, "seconds": statistics.median(secs) if secs else None})
+    return cells
+
+
+def table(summary: list[dict]) -> str:
+    """Markdown: one row per notebook; peak from the full run when there is one."""
     rows = ["| notebook | quick s | full s | peak MB (full) | executed size MB |", "|---|---:|---:|---:|---:|"]
-    for name in dict.fromkeys(r["notebook"] for r in runs):
-        by_mode = {r["mode"]: r for r in runs if r["notebook"] == name}
+    for name in dict.fromkeys(r["notebook"] for r in summary):
+        by_mode = {r["mode"]: r for r in summary if r["notebook"] == name}
         main = by_mode.get("full") or by_mode["quick"]
         size = " / ".join(f"{by_mode[m]['executed_mib']:.2f} ({m})" for m in ("quick", "full") if m in by_mode)
         peak = _fmt(main.get("peak_mib"), ".0f") + ("" if "full" in by_mode else " (quick)")
@@ -195,21 +225,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write every figure (with per-cell seconds) to this path")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook and mode (median reported)")
     args = parser.parse_args(argv)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     runs = []
-    for path in _select(args.only):
-        for mode in modes:
-            print(f"{path.name} ({mode}) ...", end=" ", flush=True, file=sys.stderr)
-            run = measure(path, mode, args.timeout, args.kernel)
-            runs.append(run)
-            print(f"{run['wall_s']:.1f} s, peak {_fmt(run['peak_mib'], '.0f')} MiB, "
-                  f"{run['executed_mib']:.2f} MiB, load {_fmt(run['load_average_1min_end'], '.2f')}"
-                  + (f", ERROR: {run['error']}" if run["error"] else ""), file=sys.stderr, flush=True)
-    print(table(runs))
+    plan = [(r, path, mode) for r in range(args.repeat) for path in _select(args.only) for mode in modes]
+    for round_, path, mode in plan:
+        run = measure(path, mode, args.timeout, args.kernel)
+        runs.append(run)
+        print(f"{path.name} ({mode}, run {round_ + 1}/{args.repeat}): {run['wall_s']:.1f} s, peak {_fmt(run['peak_mib'], '.0f')} MiB, "
+              f"{run['executed_mib']:.2f} MiB, load {_fmt(run['load_average_1min_end'], '.2f')}"
+              + (f", ERROR: {run['error']}" if run["error"] else ""), file=sys.stderr, flush=True)
+    summary = summarize(runs)
+    print(table(summary))
     print("\nMB = MiB (2^20 bytes). Targets: quick <= 60 s, full <= 180 s, peak <= 1.5 GiB, executed < 5 MiB."
           f" Load average (1 min) at the end: {_fmt(_load(), '.2f')} on {os.cpu_count()} CPUs.")
-    for run in runs:
+    for run in summary:
         missed = _missed(run)
         if missed or run["error"]:
             slow = sorted((c for c in run["cells"] if c["seconds"] is not None), key=lambda c: -c["seconds"])[:3]
@@ -220,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpu_count": os.cpu_count(), "targets": TARGETS, "runs": runs}, indent=2) + "\n")
+        out.write_text(json.dumps({"cpu_count": os.cpu_count(), "targets": TARGETS, "summary": summary, "runs": runs},
+                                  indent=2) + "\n")
         print(f"wrote {out}", file=sys.stderr)
     return 1 if any(r["error"] for r in runs) else 0
 
