@@ -27,7 +27,8 @@ _EXPORTS = {
     "get_device": "config",
 }
 _MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "training", "samplers", "likelihood",
-            "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench"}
+            "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench",
+            "race", "reflow"}
 
 __all__ = ["__version__", *_EXPORTS]
 

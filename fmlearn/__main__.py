@@ -75,6 +75,34 @@ def _run_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_race(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="moons", help="2D data set, e.g. moons, 8gaussians, checkerboard "
+                        "(see fmlearn.data.DATASETS; default moons)")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the result to this JSON file")
+    parser.add_argument("--quick", action="store_true", default=None,
+                        help="small budgets (1000 steps, 500 points); default: FMLEARN_QUICK")
+    parser.add_argument("--seed", type=int, default=0, help="the race's one seed (default 0)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
+    parser.add_argument("--cache-dir", default=None, help="folder of the cached models (default: FMLEARN_DATA/race)")
+    parser.add_argument("--grid", default="uniform",
+                        help="time grid of the fixed-step samplers: uniform (default) or logsnr")
+    parser.add_argument("--retrain", action="store_true", help="ignore the cached models and train afresh")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of every model (overrides the budget)")
+    parser.add_argument("--n-eval", type=int, default=None, help="points per evaluation (overrides the budget)")
+    parser.add_argument("--nfes", default=None, help="comma-separated NFE budgets (default 1,2,4,8,16,32,100)")
+    parser.add_argument("--models", default=None, help="comma-separated subset of fm,fm-ot,diffusion,reflow,distilled")
+    parser.add_argument("--samplers", default=None,
+                        help="comma-separated subset of euler,heun,rk4,dopri5,ddpm,ddim,dpm++2m,em")
+    parser.add_argument("--workers", type=int, default=None, help="processes that compute W2 (default: up to 2)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_race(args: argparse.Namespace) -> int:
+    from fmlearn.race import main as race_main
+
+    return int(race_main(args) or 0)
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
@@ -82,6 +110,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "bench": ("measure training, data, sampling and metric speed (the README's measured figures)",
               _add_bench, _run_bench),
     "student": ("write student versions of the notebooks (solutions replaced by stubs)", _add_student, _run_student),
+    "race": ("train five models on one 2D data set and race every sampler at every NFE (W2 to fresh data)",
+             _add_race, _run_race),
 }
 
 

@@ -69,7 +69,7 @@ def _col(t):
 
 
 def _specs() -> dict[str, Spec]:
-    from . import likelihood, losses, parametrizations, samplers
+    from . import couplings, likelihood, losses, metrics, parametrizations, samplers
     from .gaussians import GaussianMixture
     from .schedules import CosineSchedule, LinearSchedule
 
@@ -100,6 +100,11 @@ def _specs() -> dict[str, Spec]:
         a = torch.randn(2, 2, generator=g, dtype=torch.float64)
         return (lambda x, t: (x @ a.T) * (1 + t)), (lambda x, t: torch.trace(a) * (1 + t) * torch.ones(len(x),
                 dtype=x.dtype)), torch.randn(16, 2, generator=g, dtype=torch.float64), 8
+
+    def traj_inputs(g):  # curved random trajectories (9, 20, 2)
+        s = torch.linspace(0, 1, 9, dtype=torch.float64)[:, None, None]
+        a, b = torch.randn(1, 20, 2, generator=g, dtype=torch.float64), torch.randn(1, 20, 2, generator=g, dtype=torch.float64)
+        return (a * (1 - s) + b * s + 0.5 * torch.sin(3 * s) * torch.randn(1, 20, 2, generator=g, dtype=torch.float64),)
 
     def cloud_inputs(g):
         pts = torch.randn(30, 2, generator=g, dtype=torch.float64)
@@ -201,6 +206,24 @@ def _specs() -> dict[str, Spec]:
             lambda g: (*field_inputs(g), torch.randint(0, 2, (16, 2), generator=g).double() * 2 - 1),
             {"Multiply the vector-Jacobian product by the probe again and sum: e^T J e, a number per row.":
                  lambda f, x, e: _vjp(f, x, e).sum(1)}),
+        "ot_pair": Spec(
+            "ot_pair(x0, x1) -> x0 reordered so that x0[i] is paired with x1[i] at least total squared distance",
+            lambda x0, x1: couplings.ot_coupling(x0, x1)[0], lambda g: _pair(g, n=12)[:2],
+            {"Reorder the noise x0 to match the data, not the data to match the noise.":
+                 lambda x0, x1: x1[_lsa_perm(x1, x0)],
+             "The cost is the SQUARED distance, |x0_j - x1_i|^2.":
+                 lambda x0, x1: x0[_lsa_perm(x0, x1, squared=False)]}),
+        "straightness": Spec(
+            "straightness(trajectory) -> float  # trajectory (K+1, N, D): mean of |x_K - x_0| / path length",
+            lambda traj: metrics.straightness(traj), traj_inputs,
+            {"Divide the straight distance by the path length, not the other way round (1 = straight, < 1 curved).":
+                 lambda traj: _length_over_chord(traj)}),
+        "path_energy": Spec(
+            "path_energy(trajectory, times) -> float  # mean over samples of sum_k |dx_k|^2 / dt_k",
+            lambda traj, times: metrics.path_energy(traj, times),
+            lambda g: (traj_inputs(g)[0], torch.linspace(0, 1, 9, dtype=torch.float64) ** 1.5),
+            {"Divide each squared step by its duration dt_k: energy = int |v|^2 dt with v = dx / dt.":
+                 lambda traj, times: float(((traj[1:] - traj[:-1]) ** 2).sum(-1).sum(0).mean())}),
         "noise_weight_linear": Spec(
             "noise_weight_linear(t)  # w(t) with |v_hat - v|^2 = w(t) |eps_hat - eps|^2 on the linear path",
             lambda t: losses.equivalent_weight(t, lin, "noise", "velocity"),
@@ -227,6 +250,20 @@ def _log_likelihood_euler_reference(velocity, divergence, x, steps):
     end = integrate(field, y, torch.linspace(1, 0, steps + 1, dtype=x.dtype), "euler")[0]
     z, a_end = end[:, :d], end[:, d]  # a_end = -integral_0^1 div v dt
     return -0.5 * (z ** 2).sum(1) - 0.5 * d * math.log(2 * math.pi) + a_end
+
+
+def _lsa_perm(a, b, squared=True):
+    from scipy.optimize import linear_sum_assignment
+    cost = torch.cdist(b, a)
+    rows, cols = linear_sum_assignment((cost ** 2 if squared else cost).numpy())
+    perm = torch.empty(len(cols), dtype=torch.long)
+    perm[torch.as_tensor(rows)] = torch.as_tensor(cols)
+    return perm
+
+
+def _length_over_chord(traj):
+    length = (traj[1:] - traj[:-1]).norm(dim=-1).sum(0)
+    return float((length / (traj[-1] - traj[0]).norm(dim=-1)).mean())
 
 
 def _jacobian_sum(f, x):
@@ -262,6 +299,7 @@ EXERCISES: dict[str, str] = {
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
     "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
+    "6.1": "ot_pair", "6.2": "path_energy",
     "7.1": "standard_normal_log_prob", "7.2": "log_likelihood_euler", "7.3": "hutchinson_divergence",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""

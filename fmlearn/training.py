@@ -171,14 +171,19 @@ class Trainer:
         """One training step on a fresh batch; returns the loss (0-dim tensor, detached)."""
         self._before_step()
         g = self.generator
-        x1 = self._data(self.batch_size, g)  # data x_1, (B, D)
-        x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
+        batch = self._data(self.batch_size, g)
+        if isinstance(batch, tuple):  # a fixed coupling (e.g. reflow): the data brings its own noise
+            x0, x1 = batch  # (B, D) each
+        else:
+            x1 = batch  # data x_1, (B, D)
+            x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
         loss = self.objective.loss(self.model.net, x0, x1, generator=g)  # couple, draw t, regress on target
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.update_ema()
-        return self._after_step(loss.detach(), x1)
+        seen = torch.stack(batch) if isinstance(batch, tuple) else x1  # what the NaN guard checks
+        return self._after_step(loss.detach(), seen)
 
     def update_ema(self) -> None:
         r"""``ema <- d ema + (1 - d) weights`` with ``d = min(ema_decay, (1 + n) / (10 + n))`` at step n.
@@ -190,10 +195,16 @@ class Trainer:
         decay = min(self.ema_decay, (1 + n) / (10 + n))
         torch._foreach_lerp_(self._ema_params, self._params, 1.0 - decay)
 
-    def _data(self, n: int, g: torch.Generator) -> Tensor:
+    def _data(self, n: int, g: torch.Generator) -> Tensor | tuple[Tensor, Tensor]:
         x = self.draw_data(n, g)
+        pair = isinstance(x, tuple)
         if not self._checked_data:  # the first batch is checked in full, later ones only for NaN/inf
-            self._check_first_batch(x, n)
+            if pair and len(x) != 2:
+                raise ValueError(f"data returned a tuple of {len(x)} items; a fixed coupling returns (x0, x1).")
+            for part in (x if pair else (x,)):
+                self._check_first_batch(part, n)
+        if pair:
+            return tuple(part.to(device=self.device, dtype=self.dtype) for part in x)
         return x.to(device=self.device, dtype=self.dtype)
 
     def _check_first_batch(self, x, n: int) -> None:
@@ -341,6 +352,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
             Its initial weights are yours: seed torch before building it for a reproducible run.
         data: a data set name (see :data:`fmlearn.data.DATASETS`), an :class:`~fmlearn.data.ArrayData`,
             or a function ``(n, generator) -> Tensor (n, D)`` (the generator lives on ``device``).
+            A function may also return pairs ``(x0, x1)``, each (n, D): then the noise comes with the
+            data and the pairs are a fixed coupling (reflow, distillation: see :mod:`fmlearn.reflow`).
         objective: an :class:`~fmlearn.losses.Objective`, a preset name (``fm``, ``fm-ot``,
             ``diffusion``), or None for the objective the model was built for. Its schedule and
             parametrization must match the model's.

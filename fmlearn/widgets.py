@@ -308,7 +308,7 @@ class _TrajectoryView(_View):
 
 def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=None, n_traj: int = 30,
                         sampler: str | None = None, nfe: int | None = None, lim: float = P.LIM,
-                        dpi: int = 80) -> Explorer:
+                        dpi: int = 80, label: str = "sampler") -> Explorer:
     """Pick a sampler and an NFE budget; see its samples and a few of its trajectories.
 
     Args:
@@ -318,6 +318,9 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
         reference: points (M, 2), e.g. the data, drawn faintly behind the samples.
         n_traj: trajectories drawn (the first n_traj particles).
         sampler, nfe: the initial choice (default: the first key).
+
+        label: the first dropdown's caption, e.g. ``"model"`` when the keys name models, not samplers
+            (the control and the static twin's argument are still called ``sampler``).
 
     Static twin: ``ex.static(sampler="euler", nfe=8)``.
     """
@@ -340,7 +343,7 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
     if nfe not in nfes:
         raise ValueError(f"unknown nfe {nfe!r}; choose one of {nfes}.")
     ref = None if reference is None else P._points(reference, "reference")
-    controls = {"sampler": _dropdown("sampler", samplers, sampler),
+    controls = {"sampler": _dropdown(label, samplers, sampler),
                 "nfe": W.SelectionSlider(options=nfes, value=nfe, description="NFE", continuous_update=True,
                                          layout=W.Layout(width="320px"), style={"description_width": "40px"})}
 
