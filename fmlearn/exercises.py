@@ -101,6 +101,11 @@ def _specs() -> dict[str, Spec]:
         return (lambda x, t: (x @ a.T) * (1 + t)), (lambda x, t: torch.trace(a) * (1 + t) * torch.ones(len(x),
                 dtype=x.dtype)), torch.randn(16, 2, generator=g, dtype=torch.float64), 8
 
+    def step_inputs(g):  # a time-dependent nonlinear field, a state, a time and a step
+        f, x = euler_inputs(g)[:2]
+        return (lambda y, t: f(y, t) + torch.sin(y) * t), x, torch.tensor(0.3, dtype=torch.float64), \
+            torch.tensor(0.2, dtype=torch.float64)
+
     def traj_inputs(g):  # curved random trajectories (9, 20, 2)
         s = torch.linspace(0, 1, 9, dtype=torch.float64)[:, None, None]
         a, b = torch.randn(1, 20, 2, generator=g, dtype=torch.float64), torch.randn(1, 20, 2, generator=g, dtype=torch.float64)
@@ -206,6 +211,21 @@ def _specs() -> dict[str, Spec]:
             lambda g: (*field_inputs(g), torch.randint(0, 2, (16, 2), generator=g).double() * 2 - 1),
             {"Multiply the vector-Jacobian product by the probe again and sum: e^T J e, a number per row.":
                  lambda f, x, e: _vjp(f, x, e).sum(1)}),
+        "heun_step": Spec(
+            "heun_step(velocity, x, t, h)  # one step of Heun's method (explicit trapezoid), 2 evaluations",
+            lambda f, x, t, h: samplers.INTEGRATORS["heun"](f, x, t, h), step_inputs,
+            {"Heun averages the slope at the start and at the Euler-predicted end: (k1 + k2) / 2.":
+                 lambda f, x, t, h: x + h * f(x + h * f(x, t), t + h)}),
+        "midpoint_step": Spec(
+            "midpoint_step(velocity, x, t, h)  # one step of the explicit midpoint method, 2 evaluations",
+            lambda f, x, t, h: samplers.INTEGRATORS["midpoint"](f, x, t, h), step_inputs,
+            {"Evaluate the second slope at time t + h/2 too, not at t.":
+                 lambda f, x, t, h: x + h * f(x + 0.5 * h * f(x, t), t)}),
+        "rk4_step": Spec(
+            "rk4_step(velocity, x, t, h)  # one step of the classic fourth-order Runge-Kutta method",
+            lambda f, x, t, h: samplers.INTEGRATORS["rk4"](f, x, t, h), step_inputs,
+            {"The weights are (k1 + 2 k2 + 2 k3 + k4) / 6.":
+                 lambda f, x, t, h: _rk4_equal_weights(f, x, t, h)}),
         "ot_pair": Spec(
             "ot_pair(x0, x1) -> x0 reordered so that x0[i] is paired with x1[i] at least total squared distance",
             lambda x0, x1: couplings.ot_coupling(x0, x1)[0], lambda g: _pair(g, n=12)[:2],
@@ -250,6 +270,14 @@ def _log_likelihood_euler_reference(velocity, divergence, x, steps):
     end = integrate(field, y, torch.linspace(1, 0, steps + 1, dtype=x.dtype), "euler")[0]
     z, a_end = end[:, :d], end[:, d]  # a_end = -integral_0^1 div v dt
     return -0.5 * (z ** 2).sum(1) - 0.5 * d * math.log(2 * math.pi) + a_end
+
+
+def _rk4_equal_weights(f, x, t, h):
+    k1 = f(x, t)
+    k2 = f(x + 0.5 * h * k1, t + 0.5 * h)
+    k3 = f(x + 0.5 * h * k2, t + 0.5 * h)
+    k4 = f(x + h * k3, t + h)
+    return x + h * (k1 + k2 + k3 + k4) / 4
 
 
 def _lsa_perm(a, b, squared=True):
@@ -299,6 +327,7 @@ EXERCISES: dict[str, str] = {
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
     "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
+    "5.1": "midpoint_step", "5.2": "rk4_step",
     "6.1": "ot_pair", "6.2": "path_energy",
     "7.1": "standard_normal_log_prob", "7.2": "log_likelihood_euler", "7.3": "hutchinson_divergence",
 }

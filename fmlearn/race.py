@@ -80,7 +80,8 @@ from .models import MLP, PathModel
 from .samplers import EVALS_PER_STEP, SAMPLERS, sample, steps_for
 
 __all__ = ["run_race", "MODELS", "RACE_SAMPLERS", "NFES", "GRIDS", "plan", "sample_row", "score",
-           "logsnr_grid", "check_claims", "format_table", "resolve_cache_dir", "cache_path", "get_models", "main"]
+           "logsnr_grid", "check_claims", "format_table", "resolve_cache_dir", "cache_path", "get_models", "main",
+           "precomputed", "plot_quality", "plot_speed"]
 
 MODELS = ("fm", "fm-ot", "diffusion", "reflow", "distilled")
 RACE_SAMPLERS = ("euler", "heun", "rk4", "dopri5", "ddpm", "ddim", "dpm++2m", "em")
@@ -760,6 +761,89 @@ def format_table(result: dict) -> str:
         if v.get("train_seconds") is not None))
     lines.append(f"total {result['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+# ---- shipped results and figures ---------------------------------------------------------------
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def precomputed(data: str = "moons", grid: str = "uniform") -> dict:
+    """A full race shipped with the package (``fmlearn/results/race_{data}_{grid}.json``).
+
+    Regenerate one with ``python -m fmlearn race --data moons --grid uniform --json fmlearn/results/race_moons_uniform.json``.
+    """
+    check_choice("grid", grid, GRIDS)
+    path = RESULTS / f"race_{data}_{grid}.json"
+    shipped = sorted(p.stem[len("race_"):] for p in RESULTS.glob("race_*.json"))
+    if not path.exists():
+        raise ValueError(f"no shipped race result for data={data!r}, grid={grid!r} (shipped: {', '.join(shipped)}); "
+                         f"run python -m fmlearn race --data {data} --grid {grid} --json PATH to make one.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _rows_by(result: dict, model: str, sampler: str) -> list[dict]:
+    return sorted((r for r in result["rows"] if r["model"] == model and r["sampler"] == sampler
+                   and r["w2"] is not None), key=lambda r: r["nfe"])
+
+
+def plot_quality(result: dict, models=None, samplers=None, panel: float = 2.8):
+    """Quality against cost: W2 to fresh data (log) against counted NFE (log), one panel per model,
+    one line per sampler (``dopri5``: a marker at its measured NFE), the data floor dashed.
+
+    Args:
+        result: a race result (:func:`run_race` or :func:`precomputed`).
+        models, samplers: subsets to draw (default: all in the result).
+    Returns:
+        a matplotlib Figure.
+    """
+    from . import plotting
+
+    models = [m for m in (models or MODELS) if any(r["model"] == m for r in result["rows"])]
+    samplers = [s for s in (samplers or RACE_SAMPLERS) if any(r["sampler"] == s for r in result["rows"])]
+    fig, axes = plotting.new_figure(1, len(models), panel=panel, sharex=True, sharey=True)
+    colors = {s: f"C{i}" for i, s in enumerate(RACE_SAMPLERS)}
+    for ax, model in zip(axes[0], models):
+        for sampler in samplers:
+            rows = _rows_by(result, model, sampler)
+            if rows:
+                style = dict(marker="*", markersize=10, linestyle="none") if sampler == "dopri5" else dict(marker=".")
+                ax.plot([r["nfe"] for r in rows], [r["w2"] for r in rows], color=colors[sampler], label=sampler,
+                        **style)
+        ax.axhline(result["floor_w2"], color="k", linestyle="--", linewidth=0.8, label="data floor")
+        ax.set(xscale="log", yscale="log", title=model, xlabel="NFE (network calls)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("W2 to fresh data")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes[0, 1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h), labels.append(lab)
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.suptitle(f"{result['data']}: quality vs NFE ({'quick' if result['quick'] else 'full'} budget, "
+                 f"{result['n_eval']} points, {result.get('grid', 'uniform')} grid)", fontsize=10)
+    return fig
+
+
+def plot_speed(result: dict, models=None):
+    """Quality against wall-clock time per 1000 samples, every row of the race as a point coloured by model.
+
+    Returns:
+        a matplotlib Figure.
+    """
+    from . import plotting
+
+    fig, axes = plotting.new_figure(1, 1, panel=3.6, figsize=(5.2, 3.6))
+    ax = axes[0, 0]
+    for i, model in enumerate(models or MODELS):
+        rows = [r for r in result["rows"] if r["model"] == model and r["w2"] is not None and r["seconds"]]
+        if rows:
+            ax.scatter([1000 * r["seconds"] / result["n_eval"] for r in rows], [r["w2"] for r in rows],
+                       s=12, color=f"C{i}", label=model)
+    ax.axhline(result["floor_w2"], color="k", linestyle="--", linewidth=0.8, label="data floor")
+    ax.set(xscale="log", yscale="log", xlabel="seconds per 1000 samples (CPU)", ylabel="W2 to fresh data",
+           title="quality vs wall-clock time")
+    ax.legend(fontsize=8)
+    return fig
 
 
 # ---- command line ------------------------------------------------------------------------------

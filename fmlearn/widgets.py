@@ -268,9 +268,9 @@ def path_explorer(datasets: Sequence[str] | Mapping[str, object] | None = ("moon
 class _TrajectoryView(_View):
     figsize = (7.0, 3.7)
 
-    def __init__(self, fig, live, entries, reference, lim):
+    def __init__(self, fig, live, entries, reference, lim, notes=None):
         super().__init__(fig, live)
-        self.entries = entries
+        self.entries, self.notes = entries, notes or {}
         ax, axt = fig.subplots(1, 2)
         if reference is not None:
             P.scatter(ax, reference, color=P.NOISE_COLOR, alpha=0.25, s=1, lim=lim, gid="reference")
@@ -296,7 +296,8 @@ class _TrajectoryView(_View):
         self.missing[0].set_text("" if found else f"not computed:\n{sampler}, NFE {nfe}")
         self.missing[1].set_text("" if traj is not None else ("no trajectory stored" if found else "not computed"))
         counted = f" (counted {entry[2]})" if found and entry[2] is not None and entry[2] != nfe else ""
-        self.title.set_text(f"{sampler}, NFE {nfe}{counted}: samples")
+        note = self.notes.get((sampler, nfe))
+        self.title.set_text(f"{sampler}, NFE {nfe}{counted}: " + (note if note else "samples"))
         self.title_t.set_text(f"{0 if traj is None else traj.shape[1]} trajectories")
         if found:
             self.samples.set_offsets(entry[0])
@@ -308,7 +309,8 @@ class _TrajectoryView(_View):
 
 def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=None, n_traj: int = 30,
                         sampler: str | None = None, nfe: int | None = None, lim: float = P.LIM,
-                        dpi: int = 80, label: str = "sampler") -> Explorer:
+                        dpi: int = 80, label: str = "sampler",
+                        notes: Mapping[tuple[str, int], str] | None = None) -> Explorer:
     """Pick a sampler and an NFE budget; see its samples and a few of its trajectories.
 
     Args:
@@ -321,6 +323,7 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
 
         label: the first dropdown's caption, e.g. ``"model"`` when the keys name models, not samplers
             (the control and the static twin's argument are still called ``sampler``).
+        notes: optional ``(sampler, nfe) -> text`` shown in the samples' title, e.g. the measured W2.
 
     Static twin: ``ex.static(sampler="euler", nfe=8)``.
     """
@@ -348,7 +351,7 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
                                          layout=W.Layout(width="320px"), style={"description_width": "40px"})}
 
     def make_view(fig, live):
-        return _TrajectoryView(fig, live, entries, ref, lim)
+        return _TrajectoryView(fig, live, entries, ref, lim, notes)
 
     return _assemble(controls, make_view(_live_figure(_TrajectoryView.figsize, dpi), True), make_view)
 

@@ -246,3 +246,15 @@ def test_measure_callbacks_reports_every_control_and_restores_values(path_ex):
     assert set(report) == {"t", "schedule", "dataset", "all"}
     assert all(isinstance(v, float) and 0 < v < 10_000 for v in report.values())
     assert path_ex.params() == before
+
+
+def test_trajectory_explorer_notes():
+    import torch
+    from fmlearn import widgets
+    res = {("a", 1): torch.zeros(10, 2), ("a", 2): torch.ones(10, 2)}
+    ex = widgets.trajectory_explorer(res, notes={("a", 2): "W2 = 0.123"}, label="model")
+    ex.controls["nfe"].value = 2
+    assert "W2 = 0.123" in ex.view.title.get_text()
+    ex.controls["nfe"].value = 1
+    assert "W2" not in ex.view.title.get_text()
+    assert ex.controls["sampler"].description == "model"
