@@ -11,14 +11,6 @@ from fmlearn.models import MLP, PathModel
 GAUSS = GaussianMixture(torch.tensor([[1.0, -0.5]]), torch.tensor([[[0.5, 0.2], [0.2, 0.3]]]))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small tensors: a second thread only adds synchronization, and on a busy 2-core machine
-    # contention makes each call ~50x slower. Restored after this module.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("mixture", [GAUSS, default_mixture()], ids=["gaussian", "3-component"])

@@ -13,6 +13,7 @@ from fmlearn.race import logsnr_grid, plan, run_race, sample_row
 from fmlearn.reflow import fingerprint
 from fmlearn.samplers import EVALS_PER_STEP, steps_for
 from fmlearn.schedules import get_schedule
+from helpers import CountingNet
 
 TINY = dict(steps=30, n_eval=64, n_pairs=300, nfes=[1, 2, 4, 8], workers=1, progress=False)
 KEYS = {"model", "sampler", "nfe", "w2", "mmd", "seconds", "straightness", "nfe_budget", "steps", "grid"}
@@ -33,16 +34,6 @@ def first(cache):
     return run_race("moons", quick=True, seed=0, cache_dir=cache, **TINY)
 
 
-class _Counting(torch.nn.Module):
-    """Counts forward calls, independently of the samplers' own counter."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.calls, self.dim = net, 0, net.dim
-
-    def forward(self, x, t):
-        self.calls += 1
-        return self.net(x, t)
 
 
 def test_rows_are_complete_and_consistent(first):
@@ -82,7 +73,7 @@ def test_plan_skips_small_budgets_and_runs_dopri5_once():
 @pytest.mark.parametrize("parametrization", ["velocity", "data"])
 def test_row_nfe_equals_independently_counted_calls(parametrization):
     torch.manual_seed(0)
-    counted = _Counting(MLP(2, 16, 1))
+    counted = CountingNet(MLP(2, 16, 1))
     model = PathModel(counted, "linear", parametrization)
     x0 = torch.randn(32, 2)
     for sampler, nfe in [("euler", 4), ("heun", 8), ("rk4", 8), ("rk4", 100), ("dopri5", None), ("ddim", 4),
@@ -105,7 +96,7 @@ def test_distilled_takes_one_network_call_and_reflow_knows_its_teacher(first, ca
     assert all(v["cached"] for v in info.values())  # trained by the fixture's race
     assert info["reflow"]["teacher_fingerprint"] == fingerprint(models["fm"]) == first["models"]["fm"]["fingerprint"]
     assert info["distilled"]["teacher_fingerprint"] == fingerprint(models["reflow"])
-    counted = _Counting(models["distilled"].net)
+    counted = CountingNet(models["distilled"].net)
     wrapped = PathModel(counted, "linear", "velocity")
     row, _ = sample_row(wrapped, "euler", 1, torch.randn(100, 2))
     assert row["nfe"] == counted.calls == 1

@@ -7,6 +7,7 @@ from fmlearn.models import MLP, PathModel
 from fmlearn.reflow import OneStepObjective, Pairs, distill, fingerprint, make_pairs, rectify
 from fmlearn.samplers import sample
 from fmlearn.training import Trainer, train
+from helpers import CountingNet
 
 
 @pytest.fixture(autouse=True)
@@ -14,16 +15,6 @@ def _on_cpu(monkeypatch):
     monkeypatch.setenv("FMLEARN_DEVICE", "cpu")
 
 
-class _Counting(torch.nn.Module):
-    """A network wrapper that counts its forward calls, independently of the samplers' own counter."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.calls, self.dim = net, 0, net.dim
-
-    def forward(self, x, t):
-        self.calls += 1
-        return self.net(x, t)
 
 
 def _model(seed=0, width=32, depth=2):
@@ -109,7 +100,7 @@ def test_distilled_model_jumps_in_one_network_call():
     x0 = torch.randn(2048, 2, generator=torch.Generator().manual_seed(0))
     teacher = _model()
     result, _ = distill(teacher, Pairs(x0, 2 * x0 + c), steps=300, progress=False)
-    counted = _Counting(result.ema.net)
+    counted = CountingNet(result.ema.net)
     model = PathModel(counted, "linear", "velocity")
     z = torch.randn(500, 2)
     out = sample(model, z, "euler", nfe=1)

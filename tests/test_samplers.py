@@ -11,14 +11,6 @@ from fmlearn.samplers import (EVALS_PER_STEP, SAMPLERS, ddim_as_euler, integrate
 from fmlearn.schedules import get_schedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small tensors: a second thread only adds synchronization, and on a busy 2-core machine
-    # contention makes each call ~50x slower. Restored after this module.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
