@@ -24,11 +24,11 @@ _EXPORTS = {
     "train": "training", "sample": "samplers", "log_likelihood": "likelihood", "sample_data": "data",
     "ArrayData": "data", "GaussianMixture": "gaussians", "wasserstein2": "metrics",
     "save_checkpoint": "checkpoints", "load_checkpoint": "checkpoints", "quick_mode": "config",
-    "get_device": "config",
+    "get_device": "config", "UNet": "unet",
 }
 _MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "training", "samplers", "likelihood",
             "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench",
-            "race", "reflow", "mnist"}
+            "race", "reflow", "mnist", "unet"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -145,6 +145,8 @@ def build_net(config: dict) -> nn.Module:
     from ._checks import check_choice
     if not isinstance(config, dict) or "kind" not in config:
         raise ValueError(f"a network config must be a dict with a 'kind' key, got {config!r}.")
+    if config["kind"] == "unet" and "unet" not in NETS:
+        from . import unet  # noqa: F401  (registers "unet"; imported lazily to keep models.py light)
     cls = NETS[check_choice("network kind", config["kind"], NETS)]
     kwargs = {k: v for k, v in config.items() if k != "kind"}
     try:
