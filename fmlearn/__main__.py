@@ -103,12 +103,24 @@ def _run_race(args: argparse.Namespace) -> int:
     return int(race_main(args) or 0)
 
 
+def _add_train_mnist(parser: argparse.ArgumentParser) -> None:
+    from fmlearn.mnist_models import add_arguments
+    add_arguments(parser)
+
+
+def _run_train_mnist(args: argparse.Namespace) -> int:
+    from fmlearn.mnist_models import main
+    return main(args)
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     "version": ("print the version of fmlearn", _add_nothing, _run_version),
     "bench": ("measure training, data, sampling and metric speed (the README's measured figures)",
               _add_bench, _run_bench),
+    "train-mnist": ("train a flow matching or diffusion UNet on MNIST (progress, EMA, checkpoints, resume)",
+                    _add_train_mnist, _run_train_mnist),
     "student": ("write student versions of the notebooks (solutions replaced by stubs)", _add_student, _run_student),
     "race": ("train five models on one 2D data set and race every sampler at every NFE (W2 to fresh data)",
              _add_race, _run_race),
