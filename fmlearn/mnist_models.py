@@ -26,7 +26,7 @@ import torch
 from ._checks import check_choice, check_positive_int
 from .models import PathModel
 
-__all__ = ["KINDS", "build_mnist_model", "train_mnist", "export_checkpoint", "main"]
+__all__ = ["KINDS", "build_mnist_model", "train_mnist", "export_checkpoint", "evaluate_model", "main"]
 
 KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 DEFAULTS = dict(steps=12000, batch_size=64, lr=2e-4, checkpoint_every=500)
@@ -79,6 +79,31 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = 
     return save_checkpoint(dst, loaded.ema if loaded.ema is not None else loaded.model,
                            objective=cfg.get("objective"), history=loaded.history, step=loaded.step,
                            training=cfg.get("training"), extra=extra)
+
+
+def evaluate_model(model: PathModel, sampler: str = "euler", nfe: int = 100, n: int = 1000, seed: int = 0,
+                   batch_size: int = 250) -> dict:
+    """Sample ``n`` digits and score them with :func:`fmlearn.mnist_metric.evaluate_images`.
+
+    Returns:
+        ``{"sampler", "nfe" (counted), "n", "fd", "confident", "entropy", "seconds"}``; FD depends on n:
+        compare only at equal n (at n = 1000, real test digits score about 9).
+    """
+    import time
+
+    from .mnist_metric import evaluate_images
+    from .samplers import sample
+
+    g = torch.Generator().manual_seed(seed)
+    chunks, nfe_counted, start = [], 0, time.perf_counter()
+    for i in range(0, n, batch_size):
+        out = sample(model, model.noise(min(batch_size, n - i), generator=g), sampler, nfe, generator=g)
+        chunks.append(out.samples)
+        nfe_counted = out.nfe
+    seconds = time.perf_counter() - start
+    scores = evaluate_images(torch.cat(chunks).clamp(-1.5, 1.5))
+    return {"sampler": sampler, "nfe": nfe_counted, "n": n, "fd": scores["fd"], "confident": scores["confident"],
+            "entropy": scores["entropy"], "seconds": seconds}
 
 
 def add_arguments(parser) -> None:

@@ -37,3 +37,11 @@ def test_train_resume_and_load(root, tmp_path, kind, schedule, parametrization):
 def test_bad_kind():
     with pytest.raises(ValueError, match="unknown model 'gan'"):
         build_mnist_model("gan")
+
+
+def test_evaluate_model_counts_and_scores(root):
+    from fmlearn.mnist_models import evaluate_model
+    model = build_mnist_model("fm", channels=(8, 8, 16))
+    out = evaluate_model(model, "euler", 2, n=20, batch_size=10)
+    assert out["nfe"] == 2 and out["n"] == 20
+    assert out["fd"] > 0 and 0 <= out["confident"] <= 1 and 0 <= out["entropy"] <= 2.31
