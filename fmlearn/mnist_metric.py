@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import hashlib
 import io
 import json
@@ -85,13 +84,6 @@ def _data_root(root: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _read_idx(path: Path, header: int) -> np.ndarray:
-    """Private fallback reader of a gzipped IDX file of bytes (header 16 B for images, 8 B for labels)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"MNIST file {path} is missing; see fmlearn.mnist or set FMLEARN_DATA.")
-    return np.frombuffer(gzip.decompress(path.read_bytes()), dtype=np.uint8, offset=header)
-
-
 _DATA_CACHE: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
 
 
@@ -100,16 +92,9 @@ def _pixels(split: str, root: str | os.PathLike | None = None) -> tuple[Tensor, 
     folder = _data_root(root)
     key = (split, str(folder))
     if key not in _DATA_CACHE:
-        try:  # the package's checked loader (verifies MD5s) when it is there
-            from .mnist import load_mnist
-            images, labels = load_mnist(split, root=folder)
-        except ImportError:  # a tiny private IDX reader
-            if folder is None:
-                raise FileNotFoundError("no folder with the four MNIST files found; set FMLEARN_DATA to a folder "
-                                        "whose 'mnist' subfolder holds them.") from None
-            prefix = _FILES[split]
-            images = _read_idx(folder / f"{prefix}-images-idx3-ubyte.gz", 16)
-            labels = _read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", 8)
+        from .mnist import load_mnist  # the package's checked loader (sizes and MD5s; downloads when missing)
+
+        images, labels = load_mnist(split, root=folder)
         images = torch.from_numpy(np.array(images, dtype=np.uint8)).reshape(-1, 1, 28, 28)  # (N, 1, 28, 28)
         _DATA_CACHE[key] = (images, torch.from_numpy(np.array(labels, dtype=np.int64)))
     return _DATA_CACHE[key]
