@@ -426,28 +426,20 @@ def fid(features_a, features_b) -> float:
 
 # ---- evaluating images --------------------------------------------------------------------------
 def _check_images(x, arg: str = "x", limit: float = 1.5) -> Tensor:
-    """Refuse anything but float images of shape (N, 1, 28, 28), finite, with values in about [-1, 1]."""
-    want = f"{arg} must be float images of shape (N, 1, 28, 28) with values in [-1, 1]"
+    """:func:`fmlearn.mnist.check_images`, plus: refuse empty batches and batches that look like pixels in
+    [0, 1]; return the images as float32 clipped to [-1, 1] (as when samples are shown or saved)."""
+    from .mnist import check_images
+
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{want}; got a {type(x).__name__}.")
-    if not x.is_floating_point():
-        raise TypeError(f"{want}; got dtype {x.dtype}. For uint8 pixels, scale with {arg}.float() / 127.5 - 1.")
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or x.shape[0] == 0:
-        hint = f" Add the channel with {arg}.unsqueeze(1)." if x.ndim == 3 and tuple(x.shape[1:]) == (28, 28) else ""
-        raise ValueError(f"{want}; got shape {tuple(x.shape)}.{hint}")
-    bad = ~torch.isfinite(x)
-    if bool(bad.any()):
-        raise ValueError(f"{want}; got {int(bad.sum())} NaN or infinite values.")
+    check_images(x, arg, limit=limit)
+    if x.shape[0] == 0:
+        raise ValueError(f"{arg} must hold at least one image, got shape {tuple(x.shape)}.")
     lo, hi = float(x.min()), float(x.max())
-    if lo < -limit or hi > limit:
-        hint = f" They look like pixels in [0, 255]; scale with {arg} / 127.5 - 1." if lo >= 0 and hi > 2 else ""
-        raise ValueError(f"{want}; got values in [{lo:.4g}, {hi:.4g}].{hint}")
     if lo >= 0 and x.shape[0] >= 10:  # MNIST backgrounds are -1: a batch that never goes below 0 is in [0, 1]
-        raise ValueError(f"{want}; got values in [{lo:.4g}, {hi:.4g}], which look like pixels in [0, 1]; "
-                         f"scale with {arg} * 2 - 1.")
-    return x.detach().float().clamp(-1.0, 1.0)  # clipped as when the samples are shown or saved
+        raise ValueError(f"{arg} must have values in [-1, 1]; got values in [{lo:.4g}, {hi:.4g}], which look like "
+                         f"pixels in [0, 1]; scale with {arg} * 2 - 1.")
+    return x.detach().float().clamp(-1.0, 1.0)
 
 
 _REFERENCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {data folder: (mu, cov)}

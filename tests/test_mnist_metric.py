@@ -138,7 +138,7 @@ def test_real_train_digits_beat_blurred_test_digits():
 @pytest.mark.parametrize("bad, error, message", [
     (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), TypeError, r"127\.5"),
     (torch.zeros(4, 28, 28), ValueError, "unsqueeze"),
-    (torch.zeros(4, 3, 32, 32), ValueError, r"\(N, 1, 28, 28\)"),
+    (torch.zeros(4, 3, 32, 32), ValueError, r"\([BN], 1, 28, 28\)"),
     (torch.full((4, 1, 28, 28), float("nan")), ValueError, "NaN"),
     (torch.full((4, 1, 28, 28), 200.0), ValueError, r"\[0, 255\]"),
     (torch.rand(16, 1, 28, 28), ValueError, r"\[0, 1\]"),
