@@ -42,6 +42,7 @@ from typing import Callable
 
 import torch
 
+from ._io import one_thread
 __all__ = ["run_benchmarks", "main", "TARGETS"]
 
 #: name -> (target, "max" (value must be at most the target) or "min" (at least))
@@ -252,13 +253,9 @@ def _widgets(quick: bool, names: tuple[str, ...] | None = None) -> dict[str, dic
     """``widget_callback_ms_<name>`` figures; ``names`` picks explorers (default: all three)."""
     _agg_backend()
     builders = _widget_explorers()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the inputs are tiny; two threads stall when other programs hold the CPUs
-    try:
+    with one_thread():  # the inputs are tiny; two threads stall when other programs hold the CPUs
         return {f"widget_callback_ms_{name}": _widget_figure(builders[name], quick)
                 for name in names or tuple(builders)}
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _widget_figure(build: Callable[[], object], quick: bool) -> dict:

@@ -18,9 +18,7 @@ belongs to the run you are about to resume or reuse (:func:`config_matches`)::
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._io import atomic_write
 from .config import get_device
 from .models import PathModel, build_net
 
@@ -157,21 +156,11 @@ def save_checkpoint(path: str | Path, model: PathModel, *, ema: PathModel | None
         "generator_state": None if generator_state is None else generator_state.cpu(),
         "extra": extra or {},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    path = atomic_write(path, write)  # an interrupted save keeps the old file
     return path
 
 

@@ -16,7 +16,6 @@ loss is the velocity loss weighted by ``t^2`` (``v - v_hat = (eps_hat - eps) / t
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,7 +25,7 @@ from torch import Tensor
 from ._checks import check_choice
 from .couplings import get_coupling
 from .parametrizations import canonical, convert, from_data_and_noise
-from .schedules import CosineSchedule, LinearSchedule, Schedule, broadcast_time, get_schedule
+from .schedules import CosineSchedule, LinearSchedule, Schedule, get_schedule
 
 __all__ = ["flow_matching_loss", "diffusion_loss", "path_loss", "equivalent_weight", "time_weight",
            "sample_time", "Objective", "WEIGHTINGS", "TIME_DISTRIBUTIONS"]

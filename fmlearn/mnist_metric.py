@@ -41,7 +41,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -51,6 +50,8 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._io import atomic_write
 
 __all__ = ["CHECKPOINT", "RECORD", "RETRAIN_COMMAND", "ClassifierFileError", "Classifier", "train_classifier",
            "load_classifier", "classifier_features", "fid", "fid_from_stats", "gaussian_blur", "evaluate_images",
@@ -202,28 +203,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shipped file must be readable by all
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _save_weights(model: Classifier, out: Path) -> None:
     """``torch.save`` of the config and state_dict, through memory so the bytes do not depend on the file
     name (the zip archive inside is named after it): the same weights give the same sha256."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "config": model.config, "state_dict": model.state_dict()}, buffer)
-    _atomic_write(out, lambda p: Path(p).write_bytes(buffer.getvalue()))
+    atomic_write(out, lambda p: Path(p).write_bytes(buffer.getvalue()))
 
 
 def train_classifier(epochs: int = 3, seed: int = 0, *, batch_size: int = 128, lr: float = 3e-3,
@@ -306,7 +291,7 @@ def train_classifier(epochs: int = 3, seed: int = 0, *, batch_size: int = 128, l
         _save_weights(model, out)
         record["sha256"] = _sha256(out)
         record["size_bytes"] = out.stat().st_size
-        _atomic_write(out.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(record, indent=2) + "\n"))
+        atomic_write(out.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(record, indent=2) + "\n"))
         _LOADED.pop(str(out.resolve()), None)
         if verbose:
             print(f"wrote {out} ({record['size_bytes']} B) and {out.with_suffix('.json')}", flush=True)

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_int, check_tensor
+from ._checks import check_positive_int
 from .parametrizations import canonical, convert
 from .schedules import Schedule, broadcast_time, get_schedule
 

@@ -57,7 +57,6 @@ cached models; quick mode 40 s.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -73,6 +72,7 @@ import torch
 from torch import Tensor
 
 from . import config
+from ._io import atomic_write, one_thread
 from ._checks import check_choice, check_positive_int
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, sample_data
@@ -582,16 +582,9 @@ def check_claims(result: dict) -> list[dict]:
 
 
 # ---- the race ----------------------------------------------------------------------------------
-@contextlib.contextmanager
 def _one_thread(device):
     """Tiny networks and the assignment solver run fastest on one CPU thread (see CONTRIBUTING)."""
-    old = torch.get_num_threads()
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    return one_thread(torch.device(device).type == "cpu")
 
 
 def _machine(device, workers: int) -> dict:
@@ -621,15 +614,7 @@ def _write_json(path: str | Path, result: dict) -> Path:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_clean(result), indent=1, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return path
 
 
@@ -733,7 +718,8 @@ def run_race(data: str = "moons", quick: bool | None = None, seed: int = 0, devi
 # ---- the table ---------------------------------------------------------------------------------
 def format_table(result: dict) -> str:
     """The race as text: one line per (model, sampler), W2 per NFE budget, dopri5 as ``W2 (nfe N)``."""
-    rows, nfes = result["rows"], result.get("nfes") or sorted({r["nfe_budget"] for r in rows if r["nfe_budget"]})
+    rows = result["rows"]
+    nfes = result.get("nfes") or sorted({r["nfe_budget"] for r in rows if r["nfe_budget"]})
     mode = "quick" if result["quick"] else "full"
     lines = [f"race on {result['data']!r} ({mode} mode, seed {result['seed']}, {result['train_steps']} training steps, "
              f"grid {result.get('grid', 'uniform')}): W2 to {result['n_eval']} fresh data points; "

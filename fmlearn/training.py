@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from . import config
+from ._io import one_thread
 from ._checks import check_choice, check_positive_int
 from .checkpoints import CheckpointError, config_differences, read_checkpoint, save_checkpoint
 from .losses import Objective
@@ -281,15 +282,8 @@ class Trainer:
         """Run tiny models on one CPU thread (splitting a 64-wide matmul costs more than it saves);
         restores the caller's thread count afterwards."""
         work = sum(p.numel() for p in self._params) * self.batch_size
-        if self.device.type != "cpu" or work >= _ONE_THREAD_WORK or torch.get_num_threads() == 1:
+        with one_thread(self.device.type == "cpu" and work < _ONE_THREAD_WORK):
             yield
-            return
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
 
     def history_tensor(self) -> Tensor:
         """The loss of every checked step, shape (steps,), on the CPU (call :meth:`check` first)."""
