@@ -28,7 +28,7 @@ _EXPORTS = {
 }
 _MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "training", "samplers", "likelihood",
             "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench",
-            "race", "reflow", "mnist", "unet", "mnist_metric", "mnist_models"}
+            "race", "reflow", "mnist", "unet", "mnist_metric", "mnist_models", "mnist_eval", "guidance"}
 
 __all__ = ["__version__", *_EXPORTS]
 

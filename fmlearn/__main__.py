@@ -113,6 +113,16 @@ def _run_train_mnist(args: argparse.Namespace) -> int:
     return main(args)
 
 
+def _add_mnist_eval(parser: argparse.ArgumentParser) -> None:
+    from fmlearn.mnist_eval import add_arguments
+    add_arguments(parser)
+
+
+def _run_mnist_eval(args: argparse.Namespace) -> int:
+    from fmlearn.mnist_eval import main
+    return main(args)
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
@@ -121,6 +131,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
               _add_bench, _run_bench),
     "train-mnist": ("train a flow matching or diffusion UNet on MNIST (progress, EMA, checkpoints, resume)",
                     _add_train_mnist, _run_train_mnist),
+    "mnist-eval": ("sample the shipped MNIST models with every sampler at every NFE; FD, confident share, entropy",
+                   _add_mnist_eval, _run_mnist_eval),
     "student": ("write student versions of the notebooks (solutions replaced by stubs)", _add_student, _run_student),
     "race": ("train five models on one 2D data set and race every sampler at every NFE (W2 to fresh data)",
              _add_race, _run_race),

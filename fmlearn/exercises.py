@@ -69,7 +69,10 @@ def _col(t):
 
 
 def _specs() -> dict[str, Spec]:
-    from . import couplings, likelihood, losses, metrics, parametrizations, samplers
+    import numpy as np
+    import scipy.linalg
+
+    from . import couplings, guidance, likelihood, losses, metrics, mnist_metric, parametrizations, samplers
     from .gaussians import GaussianMixture
     from .schedules import CosineSchedule, LinearSchedule
 
@@ -77,6 +80,31 @@ def _specs() -> dict[str, Spec]:
 
     def net_batch(g):
         return (_net(g), *_pair(g))
+
+    def stats_inputs(g):  # two Gaussians in R^5: means (5,) and covariances (5, 5), SPD
+        def cov():
+            a = torch.randn(5, 5, generator=g, dtype=torch.float64)
+            return a @ a.T / 5 + 0.1 * torch.eye(5, dtype=torch.float64)
+        return (torch.randn(5, generator=g, dtype=torch.float64), cov(),
+                torch.randn(5, generator=g, dtype=torch.float64), cov())
+
+    def probs_inputs(g):  # class probabilities (200, 10), unbalanced
+        logits = 3 * torch.randn(200, 10, generator=g, dtype=torch.float64) + torch.linspace(0, 2, 10,
+                                                                                           dtype=torch.float64)
+        return (torch.softmax(logits, 1),)
+
+    def guidance_inputs(g):  # (conditional, unconditional, w)
+        return (torch.randn(32, 2, generator=g, dtype=torch.float64), torch.randn(32, 2, generator=g, dtype=torch.float64),
+                float(8 * torch.rand((), generator=g)))
+
+    def guided_noise_inputs(g):  # (eps_cond, eps_uncond, x, t, w) on the cosine path
+        c, u, w = guidance_inputs(g)
+        x0, x1, t = _pair(g, n=32)
+        return c, u, cos.interpolate(x0, x1, t), t, w
+
+    def dropout_inputs(g):  # (y, u, p, null)
+        return (torch.randint(0, 10, (64,), generator=g), torch.rand(64, generator=g, dtype=torch.float64),
+                float(0.1 + 0.5 * torch.rand((), generator=g)), 10)
 
     def eps_batch(g):  # (eps_hat, x, t)
         x0, x1, t = _pair(g)
@@ -244,6 +272,46 @@ def _specs() -> dict[str, Spec]:
             lambda g: (traj_inputs(g)[0], torch.linspace(0, 1, 9, dtype=torch.float64) ** 1.5),
             {"Divide each squared step by its duration dt_k: energy = int |v|^2 dt with v = dx / dt.":
                  lambda traj, times: float(((traj[1:] - traj[:-1]) ** 2).sum(-1).sum(0).mean())}),
+        "frechet_distance": Spec(
+            "frechet_distance(mu_a, cov_a, mu_b, cov_b) -> float  # |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))",
+            lambda ma, ca, mb, cb: mnist_metric.fid_from_stats(ma, ca, mb, cb), stats_inputs,
+            {"The matrix square root is of the PRODUCT S_a S_b (scipy.linalg.sqrtm), not elementwise.":
+                 lambda ma, ca, mb, cb: float(((ma - mb) ** 2).sum() + ca.trace() + cb.trace()
+                                              - 2 * (ca * cb).sqrt().trace()),
+             "The cross term is -2 tr((S_a S_b)^(1/2)): keep the factor 2.":
+                 lambda ma, ca, mb, cb: mnist_metric.fid_from_stats(ma, ca, mb, cb)
+                 + float(np.trace(np.real(scipy.linalg.sqrtm((ca @ cb).numpy())))),
+             "Add the squared distance between the means, |mu_a - mu_b|^2.":
+                 lambda ma, ca, mb, cb: mnist_metric.fid_from_stats(ma, ca, ma, cb)}, atol=1e-8),
+        "label_entropy": Spec(
+            "label_entropy(probs) -> float  # entropy (nats) of the histogram of predicted labels, probs (N, K)",
+            lambda probs: mnist_metric.label_entropy(probs), probs_inputs,
+            {"Histogram the predicted labels (argmax) first; the mean of the per-sample entropies measures "
+             "confidence, not how evenly the classes are covered.":
+                 lambda probs: float(-(probs * probs.clamp_min(1e-300).log()).sum(1).mean()),
+             "Use the natural logarithm (nats): the maximum for 10 classes is log 10 = 2.303.":
+                 lambda probs: mnist_metric.label_entropy(probs) / math.log(2)}),
+        "guided_velocity": Spec(
+            "guided_velocity(v_cond, v_uncond, w)  # classifier-free guidance with scale w (w = 0: conditional)",
+            lambda c, u, w: guidance.guided_prediction(c, u, w), guidance_inputs,
+            {"Guidance extrapolates beyond the conditional prediction: (1 + w) v_cond - w v_uncond, "
+             "not an interpolation between the two.": lambda c, u, w: (1 - w) * c + w * u,
+             "In this course w = 0 is the plain conditional model, so the weights are (1 + w) and -w "
+             "(papers that write w v_cond + (1 - w) v_uncond use w' = 1 + w).": lambda c, u, w: w * c + (1 - w) * u}),
+        "guided_velocity_from_noise": Spec(
+            "guided_velocity_from_noise(eps_cond, eps_uncond, x, t, w)  # cosine path: guide, then convert",
+            lambda c, u, x, t, w: parametrizations.convert(guidance.guided_prediction(c, u, w), "noise",
+                                                           "velocity", x, t, cos), guided_noise_inputs,
+            {"Convert the guided noise prediction to a velocity: "
+             "v = (alpha'/alpha) x + (sigma' - alpha' sigma / alpha) eps.":
+                 lambda c, u, x, t, w: guidance.guided_prediction(c, u, w),
+             "Guide with both predictions, (1 + w) eps_cond - w eps_uncond, before converting.":
+                 lambda c, u, x, t, w: parametrizations.convert(c, "noise", "velocity", x, t, cos)}),
+        "drop_labels": Spec(
+            "drop_labels(y, u, p, null)  # label dropout: y (B,) -> null where the uniform draw u < p",
+            lambda y, u, p, null: torch.where(u < p, torch.full_like(y, null), y), dropout_inputs,
+            {"Drop where u < p (probability p), keep the rest: u > p drops 1 - p of the labels.":
+                 lambda y, u, p, null: torch.where(u > p, torch.full_like(y, null), y)}),
         "noise_weight_linear": Spec(
             "noise_weight_linear(t)  # w(t) with |v_hat - v|^2 = w(t) |eps_hat - eps|^2 on the linear path",
             lambda t: losses.equivalent_weight(t, lin, "noise", "velocity"),
@@ -330,6 +398,8 @@ EXERCISES: dict[str, str] = {
     "5.1": "midpoint_step", "5.2": "rk4_step",
     "6.1": "ot_pair", "6.2": "path_energy",
     "7.1": "standard_normal_log_prob", "7.2": "log_likelihood_euler", "7.3": "hutchinson_divergence",
+    "8.1": "label_entropy", "8.2": "frechet_distance",
+    "9.1": "guided_velocity", "9.2": "guided_velocity_from_noise",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""
 

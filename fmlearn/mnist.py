@@ -315,6 +315,8 @@ class MnistData:
         split: ``"train"`` or ``"test"``.
         device: where the digits are stored and batches are returned; default CPU.
         classes: keep only these digits (e.g. ``[0, 1]``) for a smaller or class-conditional problem.
+        labels: calls return :class:`fmlearn.training.Labeled` ``(x, y)`` instead of ``x`` alone
+            (for class-conditional training).
         root, download: see :func:`ensure_files`.
 
     Attributes:
@@ -325,7 +327,8 @@ class MnistData:
     num_classes = 10
 
     def __init__(self, split: str = "train", device: str | torch.device | None = None, classes=None, *,
-                 root: str | os.PathLike | None = None, download: bool = True):
+                 labels: bool = False, root: str | os.PathLike | None = None, download: bool = True):
+        self.with_labels = bool(labels)
         images, labels = load_mnist(split, root, download)
         self.split = split
         self.images = torch.tensor(images, device=device)  # (N, 28, 28) uint8
@@ -343,6 +346,7 @@ class MnistData:
 
     def __repr__(self) -> str:
         which = f", classes={self.classes}" if self.classes is not None else ""
+        which += ", labels=True" if self.with_labels else ""
         return f"MnistData({self.split!r}, n={len(self)}{which}, device={self.images.device})"
 
     def _index(self, n: int, generator: torch.Generator | None) -> Tensor:
@@ -356,8 +360,12 @@ class MnistData:
         x = self.images[idx].float().div_(127.5).sub_(1.0)[:, None]  # (n, 1, 28, 28)
         return x, self.labels[idx]
 
-    def __call__(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` digits, shape (n, 1, 28, 28) in [-1, 1], using only ``generator``'s randomness."""
+    def __call__(self, n: int, generator: torch.Generator | None = None):
+        """Draw ``n`` digits, shape (n, 1, 28, 28) in [-1, 1], using only ``generator``'s randomness;
+        with ``labels=True``, a :class:`~fmlearn.training.Labeled` ``(x, y)`` with labels y (n,)."""
+        if self.with_labels:
+            from .training import Labeled
+            return Labeled(*self.sample_with_labels(n, generator))
         return self.sample_with_labels(n, generator)[0]
 
     sample = __call__

@@ -465,8 +465,7 @@ def evaluate_images(x: Tensor, reference_features=None, *, model: Classifier | N
         probs = _batched(lambda f: torch.softmax(model.head(f), dim=1), feats.float(),
                          device=_device(model))  # (N, 10)
     counts = torch.bincount(probs.argmax(1), minlength=10)  # (10,)
-    p = counts.double() / counts.sum()
-    entropy = float(-(p[p > 0] * p[p > 0].log()).sum()) + 0.0  # + 0.0: no "-0.0" for one class
+    entropy = label_entropy(probs)
     if reference_features is None:
         mu_b, cov_b = _test_stats(model, root)
     else:
@@ -475,6 +474,21 @@ def evaluate_images(x: Tensor, reference_features=None, *, model: Classifier | N
         else float("nan")
     return {"fd": fd, "confident": float((probs.max(1).values >= threshold).double().mean()),
             "entropy": entropy, "label_counts": [int(c) for c in counts], "n": int(x.shape[0])}
+
+
+def label_entropy(probs: Tensor) -> float:
+    r"""Entropy (nats) of the histogram of predicted labels: ``H = -sum_k p_k log p_k`` with
+    ``p_k`` = share of the N samples whose most likely class is k.
+
+    ``log 10 = 2.303`` when the ten digits are equally frequent; 0 when every sample is one digit.
+    It measures mode coverage (diversity across classes), not the confidence of single samples.
+
+    Args:
+        probs: class probabilities (or logits), shape (N, K).
+    """
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])  # (K,)
+    p = counts.double() / counts.sum()
+    return float(-(p[p > 0] * p[p > 0].log()).sum()) + 0.0  # + 0.0: no "-0.0" for one class
 
 
 def gaussian_blur(x: Tensor, sigma: float = 1.5) -> Tensor:

@@ -1,24 +1,35 @@
-r"""Flow matching and diffusion on MNIST with the same UNet: build, train, load.
+r"""Flow matching and diffusion on MNIST with the same UNet: build, train, ship, load.
 
 =============  ======================  ==========================================================
-kind           path, prediction        objective
+objective      path, prediction        loss
 =============  ======================  ==========================================================
 ``fm``         linear, velocity        flow matching (``Objective.preset("fm")``)
 ``diffusion``  cosine VP, noise        DDPM's noise regression (``Objective.preset("diffusion")``)
 =============  ======================  ==========================================================
 
 Both use :class:`fmlearn.unet.UNet` with the same channels, batch size, learning rate and steps,
-so that notebook 08 compares the families and nothing else. Train from the command line::
+so that notebook 08 compares the families and nothing else. ``--conditional`` gives the UNet a
+label input and trains it with label dropout (10% of the labels replaced by the null label), the
+model of classifier-free guidance (notebook 09, :mod:`fmlearn.guidance`). Train from the command
+line::
 
-    python -m fmlearn train-mnist --model fm --steps 12000 --out runs/mnist_fm.pt
+    python -m fmlearn train-mnist --objective fm --steps 7000 --out runs/mnist_fm.pt
 
 It shows a progress bar, keeps an EMA of the weights, writes a checkpoint every
 ``--checkpoint-every`` steps (atomically), and resumes from ``--out`` when it exists with the same
 configuration: an interrupted run loses at most one interval. The device is chosen automatically
-(cuda > mps > cpu) unless ``--device`` is given.
+(cuda > mps > cpu) unless ``--device`` is given. ``--ship`` then exports the EMA weights into the
+package (``fmlearn/checkpoints/mnist_<name>.pt``, about 1.1 MB) with a JSON record beside it: the
+command, the configuration, the training time and an evaluation at NFE 100.
+
+The shipped models load with :func:`load_shipped` (``"fm"``, ``"diffusion"``, ``"fm-cond"``).
 """
 from __future__ import annotations
 
+import json
+import platform
+import shlex
+import time
 from pathlib import Path
 
 import torch
@@ -26,22 +37,34 @@ import torch
 from ._checks import check_choice, check_positive_int
 from .models import PathModel
 
-__all__ = ["KINDS", "build_mnist_model", "train_mnist", "export_checkpoint", "evaluate_model", "main"]
+__all__ = ["KINDS", "SHIPPED", "DEFAULTS", "build_mnist_model", "train_mnist", "export_checkpoint",
+           "evaluate_model", "load_shipped", "shipped_record", "main"]
 
 KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
-DEFAULTS = dict(steps=12000, batch_size=64, lr=2e-4, checkpoint_every=500)
+#: the shipped models: name -> (objective, conditional)
+SHIPPED = {"fm": ("fm", False), "diffusion": ("diffusion", False), "fm-cond": ("fm", True)}
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1)
+NUM_CLASSES = 10
 
 
-def build_mnist_model(kind: str = "fm", channels=(16, 32, 64), seed: int = 0) -> PathModel:
-    """A fresh :class:`~fmlearn.models.PathModel` with a UNet for 28x28 digits (weights seeded by ``seed``)."""
+def _name(kind: str, conditional: bool) -> str:
+    return f"{kind}-cond" if conditional else kind
+
+
+def build_mnist_model(kind: str = "fm", channels=(16, 32, 64), seed: int = 0, conditional: bool = False) -> PathModel:
+    """A fresh :class:`~fmlearn.models.PathModel` with a UNet for 28x28 digits (weights seeded by ``seed``);
+    ``conditional``: the UNet takes labels 0..9 (and the null label 10)."""
     from .unet import UNet
 
     schedule, parametrization, _ = KINDS[check_choice("model", kind, KINDS)]
     torch.manual_seed(seed)
-    return PathModel(UNet(channels=channels), schedule, parametrization)
+    net = UNet(channels=channels, num_classes=NUM_CLASSES if conditional else None)
+    return PathModel(net, schedule, parametrization)
 
 
 def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Path | None = None, *,
+                conditional: bool = False, label_dropout: float = DEFAULTS["label_dropout"],
                 batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], seed: int = 0,
                 checkpoint_every: int = DEFAULTS["checkpoint_every"], device=None, progress: bool = True,
                 channels=(16, 32, 64), root=None):
@@ -51,18 +74,19 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
         kind: ``fm`` or ``diffusion``.
         steps: total training steps (a resumed run counts the steps already done).
         out: checkpoint file (written every ``checkpoint_every`` steps and at the end; resumed from).
-        batch_size, lr, seed: as :func:`fmlearn.training.train` (lr 2e-4 suits this UNet).
+        conditional: train a class-conditional model, dropping each label with probability ``label_dropout``.
+        batch_size, lr, seed: as :func:`fmlearn.training.train`.
         root: folder of the MNIST files (default ``$FMLEARN_DATA/mnist``).
     """
     from .mnist import MnistData
     from .training import train
 
     check_positive_int("steps", steps)
-    model = build_mnist_model(kind, channels, seed)
-    data = MnistData("train", root=root)
-    objective = KINDS[kind][2]
-    return train(model, data, objective, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                 progress=progress, checkpoint=out, checkpoint_every=checkpoint_every if out else None)
+    model = build_mnist_model(kind, channels, seed, conditional)
+    data = MnistData("train", root=root, labels=conditional)
+    return train(model, data, KINDS[kind][2], steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                 progress=progress, checkpoint=out, checkpoint_every=checkpoint_every if out else None,
+                 label_dropout=label_dropout if conditional else 0.0)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = None) -> Path:
@@ -74,7 +98,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = 
     """
     from .checkpoints import load_checkpoint, save_checkpoint
 
-    loaded = load_checkpoint(src)
+    loaded = load_checkpoint(src, device="cpu")
     cfg = loaded.config
     return save_checkpoint(dst, loaded.ema if loaded.ema is not None else loaded.model,
                            objective=cfg.get("objective"), history=loaded.history, step=loaded.step,
@@ -89,39 +113,124 @@ def evaluate_model(model: PathModel, sampler: str = "euler", nfe: int = 100, n: 
         ``{"sampler", "nfe" (counted), "n", "fd", "confident", "entropy", "seconds"}``; FD depends on n:
         compare only at equal n (at n = 1000, real test digits score about 9).
     """
-    import time
-
     from .mnist_metric import evaluate_images
     from .samplers import sample
 
     g = torch.Generator().manual_seed(seed)
     chunks, nfe_counted, start = [], 0, time.perf_counter()
-    for i in range(0, n, batch_size):
-        out = sample(model, model.noise(min(batch_size, n - i), generator=g), sampler, nfe, generator=g)
-        chunks.append(out.samples)
-        nfe_counted = out.nfe
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            x0 = model.noise(min(batch_size, n - i), generator=g, device="cpu")
+            out = sample(model, x0, sampler, nfe, generator=g)
+            chunks.append(out.samples.cpu())
+            nfe_counted = out.nfe
     seconds = time.perf_counter() - start
     scores = evaluate_images(torch.cat(chunks).clamp(-1.5, 1.5))
     return {"sampler": sampler, "nfe": nfe_counted, "n": n, "fd": scores["fd"], "confident": scores["confident"],
             "entropy": scores["entropy"], "seconds": seconds}
 
 
+# ---- shipped models -----------------------------------------------------------------------------
+def _shipped_path(name: str) -> Path:
+    check_choice("shipped model", name, SHIPPED)
+    return CHECKPOINTS / f"mnist_{name.replace('-', '_')}.pt"
+
+
+def shipped_record(name: str) -> dict:
+    """The JSON record stored beside a shipped checkpoint: command, configuration, training time, evaluation."""
+    path = _shipped_path(name).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no record for the shipped model {name!r} at {path}; retrain it with "
+                                f"`python -m fmlearn train-mnist ... --ship` (see fmlearn.mnist_models).")
+    return json.loads(path.read_text())
+
+
+def load_shipped(name: str = "fm", device=None) -> PathModel:
+    """A shipped MNIST model (EMA weights, eval mode): ``"fm"``, ``"diffusion"`` or ``"fm-cond"``.
+
+    Raises:
+        FileNotFoundError: the checkpoint is missing (an installation without package data); the
+            message names the command that retrains it.
+        fmlearn.checkpoints.CheckpointError: the file is corrupted or belongs to another model.
+    """
+    from .checkpoints import load_checkpoint
+
+    path = _shipped_path(name)
+    kind, conditional = SHIPPED[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"the shipped checkpoint {path} is missing; reinstall fmlearn, or retrain it: "
+                                f"{retrain_command(name)}")
+    expected = {"model": {"schedule": {"name": KINDS[kind][0]}, "parametrization": KINDS[kind][1],
+                          "net": {"kind": "unet", "num_classes": NUM_CLASSES if conditional else None}}}
+    return load_checkpoint(path, expected=expected, device=device).model.requires_grad_(False)
+
+
+def retrain_command(name: str, steps: int | None = None) -> str:
+    """The one command that retrains a shipped model and writes it into the package."""
+    kind, conditional = SHIPPED[check_choice("shipped model", name, SHIPPED)]
+    steps = DEFAULTS["steps"] if steps is None else steps
+    return (f"python -m fmlearn train-mnist --objective {kind}{' --conditional' if conditional else ''} "
+            f"--steps {steps} --out runs/mnist_{name.replace('-', '_')}.pt --ship")
+
+
+def ship(name: str, run: str | Path, *, result=None, command: str | None = None, n_eval: int = 1000) -> Path:
+    """Export the EMA weights of training checkpoint ``run`` into the package as shipped model ``name``
+    and write its record (command, configuration, training, evaluation at NFE 100) beside it."""
+    from .checkpoints import load_checkpoint
+
+    dst = _shipped_path(name)
+    export_checkpoint(run, dst)
+    loaded = load_checkpoint(dst, device="cpu")
+    model = loaded.model
+    kind, conditional = SHIPPED[name]
+    evaluation = []
+    if not conditional:
+        samplers = ("euler", "ddpm") if kind == "diffusion" else ("euler",)
+        evaluation = [evaluate_model(model, s, 100, n=n_eval) for s in samplers]
+    record = {"model": name, "objective": kind, "conditional": conditional, "steps": loaded.step,
+              "command": command or retrain_command(name, loaded.step), "config": loaded.config,
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "bytes": dst.stat().st_size, "torch": torch.__version__, "machine": platform.machine(),
+              "evaluation": evaluation}
+    if result is not None:
+        record["training"] = {"seconds": round(result.seconds, 1), "device": result.device,
+                              "threads": torch.get_num_threads(),
+                              "final_loss_mean_last_200": float(result.history[-200:].mean())}
+    dst.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    return dst
+
+
+# ---- command line -------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default="fm", choices=sorted(KINDS), help="fm or diffusion (default fm)")
+    parser.add_argument("--objective", "--model", dest="objective", default="fm", choices=sorted(KINDS),
+                        help="fm or diffusion (default fm)")
+    parser.add_argument("--conditional", action="store_true",
+                        help="class-conditional UNet trained with label dropout (for classifier-free guidance)")
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="total training steps")
     parser.add_argument("--out", required=True, help="checkpoint file (resumed from when it exists)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--label-dropout", type=float, default=DEFAULTS["label_dropout"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
+    parser.add_argument("--ship", action="store_true",
+                        help="afterwards, export the EMA weights into fmlearn/checkpoints with an evaluated record")
 
 
 def main(args) -> int:
     """``python -m fmlearn train-mnist``: train, print where the checkpoint is and how long it took."""
-    result = train_mnist(args.model, args.steps, args.out, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    import sys
+
+    result = train_mnist(args.objective, args.steps, args.out, conditional=args.conditional,
+                         label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          checkpoint_every=args.checkpoint_every, device=args.device)
+    name = _name(args.objective, args.conditional)
     tail = result.history[-200:].mean().item() if len(result.history) else float("nan")
-    print(f"trained {args.model}: {result.steps} steps in {result.seconds:.0f} s on {result.device}; "
+    print(f"trained {name}: {result.steps} steps in {result.seconds:.0f} s on {result.device}; "
           f"mean loss of the last 200 steps {tail:.4f}; checkpoint {args.out}")
+    if args.ship:
+        command = "python -m fmlearn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+        dst = ship(name, args.out, result=result, command=command)
+        print(f"shipped {name}: {dst} ({dst.stat().st_size / 1e6:.2f} MB) and {dst.with_suffix('.json').name}")
     return 0

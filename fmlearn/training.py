@@ -23,7 +23,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 from torch import Tensor
@@ -35,15 +35,28 @@ from .checkpoints import CheckpointError, config_differences, read_checkpoint, s
 from .losses import Objective
 from .models import PathModel
 
-__all__ = ["train", "Trainer", "TrainResult", "TrainingDiverged", "DEFAULT_STEPS"]
+__all__ = ["train", "Trainer", "TrainResult", "TrainingDiverged", "Labeled", "DEFAULT_STEPS"]
 
 #: default number of steps (full, quick) for the 2D toy problems
 DEFAULT_STEPS = (3000, 1000)
-#: below this many (parameters x batch size), one CPU thread is faster than several
+#: below this much work per step (parameters x batch size x positions per sample), one CPU thread
+#: is faster than several
 _ONE_THREAD_WORK = 2**25
 
 
 DEFAULT_LR = 3e-3  # for the course's small 2D MLPs; image networks want about 2e-4
+
+
+class Labeled(NamedTuple):
+    """A batch of data with class labels, returned by a data source for class-conditional training.
+
+    Attributes:
+        x: data x_1, float, shape (B, ...).
+        y: integer labels, shape (B,).
+    """
+
+    x: Tensor
+    y: Tensor
 
 
 class TrainingDiverged(FloatingPointError):
@@ -116,6 +129,16 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+class _WithLabels:
+    """``net(x, t)`` with the labels of the batch bound: ``net(x, t, y)``."""
+
+    def __init__(self, net, y: Tensor):
+        self.net, self.y = net, y
+
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
+        return self.net(x, t, self.y)
+
+
 # ---- the trainer --------------------------------------------------------------------------------
 class Trainer:
     """The state of a training run (model, EMA, optimizer, random generator) and its :meth:`step`.
@@ -133,7 +156,7 @@ class Trainer:
 
     def __init__(self, model: PathModel, data, objective: Objective | str | None = "fm", *,
                  batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0,
-                 device=None):
+                 device=None, label_dropout: float = 0.0):
         if not isinstance(model, PathModel):
             raise TypeError(f"model must be a PathModel, got {type(model).__name__}; wrap your network: "
                             f"PathModel(net, 'linear', 'velocity').")
@@ -142,6 +165,14 @@ class Trainer:
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}; 0.999 is usual.")
+        if not (isinstance(label_dropout, (int, float)) and 0.0 <= label_dropout < 1.0):
+            raise ValueError(f"label_dropout must lie in [0, 1), got {label_dropout!r}; 0.1 is usual for "
+                             f"classifier-free guidance.")
+        self.num_classes = getattr(model.net, "num_classes", None)  # None: the network takes no labels
+        if label_dropout and self.num_classes is None:
+            raise ValueError(f"label_dropout={label_dropout} needs a class-conditional network (with a "
+                             f"num_classes attribute, e.g. UNet(num_classes=10)); this one takes no labels.")
+        self.label_dropout = float(label_dropout)
         self.device = config.get_device(device)
         self.model = model.to(self.device).train()
         self.objective = _objective(objective, model)
@@ -173,18 +204,35 @@ class Trainer:
         self._before_step()
         g = self.generator
         batch = self._data(self.batch_size, g)
-        if isinstance(batch, tuple):  # a fixed coupling (e.g. reflow): the data brings its own noise
+        net = self.model.net
+        if isinstance(batch, Labeled):  # class-conditional: the network sees the (sometimes dropped) labels
+            x1 = batch.x  # data x_1, (B, ...)
+            y = self.drop_labels(batch.y, g)  # (B,)
+            x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)
+            net = _WithLabels(self.model.net, y)
+        elif isinstance(batch, tuple):  # a fixed coupling (e.g. reflow): the data brings its own noise
             x0, x1 = batch  # (B, D) each
         else:
             x1 = batch  # data x_1, (B, D)
             x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
-        loss = self.objective.loss(self.model.net, x0, x1, generator=g)  # couple, draw t, regress on target
+        loss = self.objective.loss(net, x0, x1, generator=g)  # couple, draw t, regress on target
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.update_ema()
-        seen = torch.stack(batch) if isinstance(batch, tuple) else x1  # what the NaN guard checks
-        return self._after_step(loss.detach(), seen)
+        seen = torch.stack(batch) if isinstance(batch, tuple) and not isinstance(batch, Labeled) else x1
+        return self._after_step(loss.detach(), seen)  # (seen: what the NaN guard checks)
+
+    def drop_labels(self, y: Tensor, g: torch.Generator) -> Tensor:
+        """Replace each label by the null label ``num_classes`` with probability ``label_dropout``.
+
+        Training on both ``v(x, t, y)`` and ``v(x, t, null)`` with one network is what classifier-free
+        guidance needs (Ho & Salimans 2022). Labels (B,) -> labels (B,).
+        """
+        if not self.label_dropout:
+            return y
+        drop = torch.rand(y.shape, generator=g, device=y.device) < self.label_dropout  # (B,)
+        return torch.where(drop, torch.full_like(y, self.num_classes), y)
 
     def update_ema(self) -> None:
         r"""``ema <- d ema + (1 - d) weights`` with ``d = min(ema_decay, (1 + n) / (10 + n))`` at step n.
@@ -196,8 +244,16 @@ class Trainer:
         decay = min(self.ema_decay, (1 + n) / (10 + n))
         torch._foreach_lerp_(self._ema_params, self._params, 1.0 - decay)
 
-    def _data(self, n: int, g: torch.Generator) -> Tensor | tuple[Tensor, Tensor]:
+    def _data(self, n: int, g: torch.Generator) -> Tensor | tuple[Tensor, Tensor] | Labeled:
         x = self.draw_data(n, g)
+        if isinstance(x, Labeled):
+            if not self._checked_data:
+                self._check_labels(x.y, n)
+                self._check_first_batch(x.x, n)
+            return Labeled(x.x.to(device=self.device, dtype=self.dtype), x.y.to(device=self.device))
+        if not self._checked_data and self.label_dropout:
+            raise ValueError(f"label_dropout={self.label_dropout} needs labelled data: the data source must "
+                             f"return fmlearn.training.Labeled(x, y), e.g. MnistData('train', labels=True).")
         pair = isinstance(x, tuple)
         if not self._checked_data:  # the first batch is checked in full, later ones only for NaN/inf
             if pair and len(x) != 2:
@@ -207,6 +263,16 @@ class Trainer:
         if pair:
             return tuple(part.to(device=self.device, dtype=self.dtype) for part in x)
         return x.to(device=self.device, dtype=self.dtype)
+
+    def _check_labels(self, y, n: int) -> None:
+        if self.num_classes is None:
+            raise ValueError("the data returns labels (Labeled), but the network takes none; build a "
+                             "class-conditional network, e.g. UNet(num_classes=10), or return only images.")
+        if not isinstance(y, Tensor) or y.shape != (n,) or y.is_floating_point() or y.dtype == torch.bool:
+            got = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(f"labels must be an integer Tensor of shape ({n},), got {got}.")
+        if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
+            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {int(y.min())}..{int(y.max())}.")
 
     def _check_first_batch(self, x, n: int) -> None:
         desc = self.data_config.get("name", self.data_config["kind"])
@@ -280,8 +346,13 @@ class Trainer:
     @contextmanager
     def threads(self) -> Iterator[None]:
         """Run tiny models on one CPU thread (splitting a 64-wide matmul costs more than it saves);
-        restores the caller's thread count afterwards."""
-        work = sum(p.numel() for p in self._params) * self.batch_size
+        restores the caller's thread count afterwards.
+
+        Work is counted as parameters x batch size x positions per sample (28 x 28 = 784 for an
+        image, whose convolutions reuse each weight at every pixel; 1 for a point in R^D).
+        """
+        positions = math.prod(self.model.shape[1:]) if self.model.shape and len(self.model.shape) > 1 else 1
+        work = sum(p.numel() for p in self._params) * self.batch_size * positions
         with one_thread(self.device.type == "cpu" and work < _ONE_THREAD_WORK):
             yield
 
@@ -300,7 +371,8 @@ class Trainer:
         """Everything a checkpoint must match to be resumed by this run (plain JSON types)."""
         return {"model": self.model.describe(), "objective": self.objective.config(),
                 "training": {"data": self.data_config, "batch_size": self.batch_size, "lr": self.lr,
-                             "ema_decay": self.ema_decay, "seed": self.seed}}
+                             "ema_decay": self.ema_decay, "seed": self.seed,
+                             **({"label_dropout": self.label_dropout} if self.label_dropout else {})}}
 
     def save(self, path: str | Path) -> Path:
         """Checkpoint everything needed to resume exactly (atomic write)."""
@@ -338,7 +410,7 @@ class Trainer:
 def train(model: PathModel, data, objective: Objective | str | None = "fm", *, steps: int | None = None,
           batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0, device=None,
           progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-          resume: bool = True) -> TrainResult:
+          resume: bool = True, label_dropout: float = 0.0) -> TrainResult:
     """Train ``model`` on fresh batches of ``data`` with Adam, keeping an EMA of the weights.
 
     Args:
@@ -348,6 +420,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
             or a function ``(n, generator) -> Tensor (n, D)`` (the generator lives on ``device``).
             A function may also return pairs ``(x0, x1)``, each (n, D): then the noise comes with the
             data and the pairs are a fixed coupling (reflow, distillation: see :mod:`fmlearn.reflow`).
+            A function returning :class:`Labeled` ``(x, y)`` trains a class-conditional network
+            ``net(x, t, y)`` (e.g. ``MnistData("train", labels=True)`` with ``UNet(num_classes=10)``).
         objective: an :class:`~fmlearn.losses.Objective`, a preset name (``fm``, ``fm-ot``,
             ``diffusion``), or None for the objective the model was built for. Its schedule and
             parametrization must match the model's.
@@ -364,6 +438,9 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
         checkpoint_every: default: a tenth of the run.
         resume: continue from ``checkpoint`` if it exists (it must belong to the same configuration);
             False starts afresh and overwrites it.
+        label_dropout: with labelled data, the probability of replacing a label by the null label
+            (0.1 is usual), so that the same network also learns the unconditional model that
+            classifier-free guidance needs (see :mod:`fmlearn.guidance`).
 
     Returns:
         a :class:`TrainResult`. An interrupted run keeps its checkpoint; calling ``train`` again
@@ -377,7 +454,7 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
 
     steps = config.budget(*DEFAULT_STEPS) if steps is None else check_positive_int("steps", steps)
     trainer = Trainer(model, data, objective, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed,
-                      device=device)
+                      device=device, label_dropout=label_dropout)
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None:
         trainer.run_config()  # fails early for objectives that cannot be stored

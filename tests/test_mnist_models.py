@@ -1,22 +1,18 @@
-"""MNIST training entry point: a tiny run writes a checkpoint, resumes, and reloads as a UNet PathModel."""
-import os
-from pathlib import Path
+"""MNIST models: a tiny run writes a checkpoint, resumes, reloads as a UNet PathModel; conditional
+training; shipping into the package with an evaluated record; the shipped models; mnist-eval."""
+import json
 
 import pytest
 import torch
 
-from fmlearn import mnist
-from fmlearn.checkpoints import load_checkpoint
+from fmlearn import mnist_models
+from fmlearn.checkpoints import CheckpointError, load_checkpoint
 from fmlearn.mnist_models import build_mnist_model, train_mnist
 
 
-@pytest.fixture(scope="module")
-def root() -> Path:
-    env = os.environ.get("FMLEARN_DATA")
-    folder = (Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data") / "mnist"
-    if not all((folder / name).is_file() for name in mnist.FILES):
-        pytest.skip(f"the MNIST files are not in {folder} (set FMLEARN_DATA to the folder holding mnist/)")
-    return folder
+@pytest.fixture
+def root(mnist_root):
+    return mnist_root
 
 
 @pytest.mark.parametrize("kind, schedule, parametrization", [("fm", "linear", "velocity"),
@@ -45,3 +41,59 @@ def test_evaluate_model_counts_and_scores(root):
     out = evaluate_model(model, "euler", 2, n=20, batch_size=10)
     assert out["nfe"] == 2 and out["n"] == 20
     assert out["fd"] > 0 and 0 <= out["confident"] <= 1 and 0 <= out["entropy"] <= 2.31
+
+
+def test_conditional_run_ships_with_a_record(root, tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path / "pkg")
+    out = tmp_path / "cond.pt"
+    result = train_mnist("fm", 4, out, conditional=True, batch_size=4, channels=(8, 8, 16), root=root,
+                         progress=False, device="cpu", checkpoint_every=2)
+    assert load_checkpoint(out).config["training"]["label_dropout"] == 0.1
+    dst = mnist_models.ship("fm-cond", out, result=result, command="python -m fmlearn train-mnist ...")
+    assert dst == tmp_path / "pkg" / "mnist_fm_cond.pt"
+    record = json.loads(dst.with_suffix(".json").read_text())
+    assert record["steps"] == 4 and record["conditional"] and record["command"].startswith("python -m fmlearn")
+    assert record["training"]["seconds"] > 0 and record["bytes"] == dst.stat().st_size
+    model = mnist_models.load_shipped("fm-cond", device="cpu")
+    assert model.net.num_classes == 10 and not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(CheckpointError, match="num_classes"):  # a conditional file where fm belongs
+        (tmp_path / "pkg" / "mnist_fm.pt").write_bytes(dst.read_bytes())
+        mnist_models.load_shipped("fm", device="cpu")
+
+
+def test_missing_shipped_checkpoint_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m fmlearn train-mnist --objective diffusion"):
+        mnist_models.load_shipped("diffusion")
+    with pytest.raises(ValueError, match="unknown shipped model"):
+        mnist_models.load_shipped("gan")
+
+
+def test_unet_training_uses_all_threads_and_mlp_one(monkeypatch):
+    """Work = parameters x batch x positions: the UNet's convolutions reuse weights at 784 pixels."""
+    from fmlearn.models import MLP, PathModel
+    from fmlearn.training import Trainer
+    seen = {}
+    for name, model in (("unet", build_mnist_model("fm")), ("mlp", PathModel(MLP(2, 64, 3), "linear", "velocity"))):
+        trainer = Trainer(model, lambda n, g: torch.zeros(n, *model.shape), "fm", batch_size=64, device="cpu")
+        torch.set_num_threads(2)
+        with trainer.threads():
+            seen[name] = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert seen == {"unet": 2, "mlp": 1}
+
+
+def test_mnist_eval_rows_and_json(root, tmp_path):
+    from fmlearn.mnist_eval import format_table, run_mnist_eval
+    model = build_mnist_model("diffusion", channels=(8, 8, 16))
+    path = tmp_path / "eval.json"
+    result = run_mnist_eval(True, loaded={"diffusion": model}, samplers=["euler", "heun", "ddim"], nfes=(1, 2),
+                            n_eval=12, json_path=path, progress=False)
+    assert json.loads(path.read_text())["rows"] == result["rows"]
+    assert [(r["sampler"], r["nfe"]) for r in result["rows"]] == [("euler", 1), ("euler", 2), ("heun", 2),
+                                                                  ("ddim", 1), ("ddim", 2)]
+    assert set(result["rows"][0]) >= {"model", "sampler", "nfe", "fd", "confident", "entropy", "seconds"}
+    assert result["n_eval"] == 12 and result["floor_fd"] < result["blur_fd"]
+    assert "floor_fd" in format_table(result)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        run_mnist_eval(True, loaded={"diffusion": model}, samplers=["nope"], progress=False)

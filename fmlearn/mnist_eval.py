@@ -1,0 +1,194 @@
+r"""The MNIST race: the shipped flow matching and diffusion models, every sampler, every NFE budget.
+
+``python -m fmlearn mnist-eval --json PATH [--quick]`` samples the same noise with each model and
+sampler at NFE in {1, 2, 4, 8, 16, 32, 100} and scores the digits with the shipped classifier
+(:mod:`fmlearn.mnist_metric`): Fréchet distance of its features to the test set, share of
+confident samples, entropy of the predicted-label histogram, and seconds. The flow samplers run on
+the diffusion model and the diffusion samplers on the flow model through the exact conversions
+of :mod:`fmlearn.parametrizations`. Beside the rows stand two references measured on the same
+number of images: real training digits (``floor_fd``: what a perfect model scores at this n) and
+blurred test digits (``blur_fd``: a visibly bad model). FD depends on n: compare rows of one run.
+
+Full: n_eval = 500 per row; quick: n_eval = 200 at NFE {1, 4, 16, 100}.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import config
+from ._checks import check_choice, check_positive_int
+
+__all__ = ["EVAL_SAMPLERS", "NFES", "run_mnist_eval", "precomputed", "format_table", "plot_curves", "rows_of", "main"]
+
+EVAL_SAMPLERS = ("euler", "heun", "ddpm", "ddim", "dpm++2m")
+NFES = (1, 2, 4, 8, 16, 32, 100)
+QUICK_NFES = (1, 4, 16, 100)
+MODELS = ("fm", "diffusion")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _seed(*parts) -> int:
+    from .race import _seed as race_seed
+    return race_seed("mnist", *parts)
+
+
+def run_mnist_eval(quick: bool | None = None, *, models=MODELS, samplers=EVAL_SAMPLERS, nfes=None,
+                   n_eval: int | None = None, seed: int = 0, device=None, batch_size: int = 250,
+                   json_path: str | Path | None = None, progress: bool = True, loaded: dict | None = None) -> dict:
+    """Sample and score every (model, sampler, NFE) row; see the module docstring.
+
+    Args:
+        quick: n_eval 200 and NFE {1, 4, 16, 100}; None: quick mode (``FMLEARN_QUICK``).
+        models: names of shipped models (``fm``, ``diffusion``).
+        samplers: subset of :data:`EVAL_SAMPLERS` (any fixed-step sampler of :mod:`fmlearn.samplers` works).
+        nfes: NFE budgets; a budget below a sampler's evaluations per step (heun: 2) is skipped.
+        n_eval: images per row (overrides the budget).
+        seed: one seed for the noise (the same noise for every row) and the stochastic samplers.
+        loaded: ``{name: PathModel}`` to evaluate instead of the shipped models (tests, your own models).
+        json_path: also write the result there (atomically).
+
+    Returns:
+        ``{"quick", "n_eval", "floor_fd", "blur_fd", "rows": [{"model", "sampler", "nfe", "fd",
+        "confident", "entropy", "seconds"}], "references", "machine", "seconds"}``.
+    """
+    from tqdm.auto import tqdm
+
+    from .mnist_metric import evaluate_images, load_classifier, references
+    from .mnist_models import load_shipped
+    from .race import _clean, _machine, _write_json
+    from .samplers import EVALS_PER_STEP, sample
+
+    t_start = time.perf_counter()
+    quick = config.quick_mode() if quick is None else bool(quick)
+    n_eval = check_positive_int("n_eval", (200 if quick else 500) if n_eval is None else n_eval, minimum=2)
+    nfes = tuple(QUICK_NFES if quick else NFES) if nfes is None else tuple(int(n) for n in nfes)
+    for n in nfes:
+        check_positive_int("nfe", n)
+    samplers = tuple(check_choice("sampler", s, EVALS_PER_STEP) for s in samplers)
+    dev = config.get_device(device)
+    if loaded is None:
+        loaded = {m: load_shipped(check_choice("model", m, MODELS), device=dev) for m in models}
+    classifier = load_classifier()
+    refs = references(n_eval, model=classifier)
+    shape = next(iter(loaded.values())).shape
+    x0 = torch.randn((n_eval, *shape), generator=torch.Generator().manual_seed(_seed(seed, "noise")))  # shared
+    plan = [(m, s, n) for m in loaded for s in samplers for n in nfes if n >= EVALS_PER_STEP[s]]
+    rows = []
+    with torch.no_grad():
+        for m, s, n in tqdm(plan, desc="mnist-eval", unit="row", disable=not progress):
+            g = torch.Generator(device=dev).manual_seed(_seed(seed, m, s, n))
+            start = time.perf_counter()
+            chunks, counted = [], 0
+            for i in range(0, n_eval, batch_size):
+                out = sample(loaded[m], x0[i:i + batch_size].to(dev), s, n, generator=g)
+                chunks.append(out.samples.cpu())
+                counted = out.nfe
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            images = torch.cat(chunks)
+            row = {"model": m, "sampler": s, "nfe": counted, "fd": None, "confident": None, "entropy": None,
+                   "seconds": seconds}
+            if bool(torch.isfinite(images).all()):
+                scores = evaluate_images(images.clamp(-1.5, 1.5), model=classifier)
+                row.update(fd=scores["fd"], confident=scores["confident"], entropy=scores["entropy"])
+            else:
+                row["error"] = "non-finite samples (the sampler diverged)"
+            rows.append(row)
+    result = {"quick": quick, "n_eval": n_eval, "floor_fd": refs["floor_fd"], "blur_fd": refs["blur_fd"],
+              "seed": seed, "nfes": list(nfes), "samplers": list(samplers), "models": list(loaded),
+              "rows": rows, "references": refs, "machine": _machine(dev, 1),
+              "seconds": time.perf_counter() - t_start}
+    if json_path is not None:
+        _write_json(json_path, result)
+    return _clean(result)
+
+
+def precomputed(name: str = "mnist_eval") -> dict:
+    """The full run shipped with the package (``fmlearn/results/mnist_eval.json``), read by notebook 08."""
+    import json
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no precomputed MNIST evaluation at {path}; run "
+                                f"`python -m fmlearn mnist-eval --json {path}`.")
+    return json.loads(path.read_text())
+
+
+def format_table(result: dict) -> str:
+    """Rows as text: per (model, sampler), FD and confident share per NFE."""
+    nfes = sorted({r["nfe"] for r in result["rows"]})
+    head = f"{'model':<10} {'sampler':<8} " + " ".join(f"{'NFE ' + str(n):>13}" for n in nfes)
+    lines = [f"MNIST, n={result['n_eval']} per row: FD (confident share); floor_fd {result['floor_fd']:.1f}, "
+             f"blur_fd {result['blur_fd']:.1f}", head]
+    for m in dict.fromkeys(r["model"] for r in result["rows"]):
+        for s in dict.fromkeys(r["sampler"] for r in result["rows"] if r["model"] == m):
+            cells = {r["nfe"]: r for r in result["rows"] if r["model"] == m and r["sampler"] == s}
+            text = [f"{cells[n]['fd']:6.1f} ({cells[n]['confident']:.2f})" if n in cells and cells[n]["fd"] is not None
+                    else ("diverged" if n in cells else "-") for n in nfes]
+            lines.append(f"{m:<10} {s:<8} " + " ".join(f"{c:>13}" for c in text))
+    return "\n".join(lines)
+
+
+def rows_of(result: dict, model: str, sampler: str) -> list[dict]:
+    """The rows of one (model, sampler), sorted by NFE, that have scores."""
+    rows = [r for r in result["rows"] if r["model"] == model and r["sampler"] == sampler and r["fd"] is not None]
+    return sorted(rows, key=lambda r: r["nfe"])
+
+
+def plot_curves(result: dict, models=None, samplers=None, panel: float = 3.2):
+    """Quality against NFE: Fréchet distance (log scale, with the floor and blur references) and the
+    confident share, one panel per model and metric, one line per sampler; returns the Figure."""
+    from .plotting import new_figure
+
+    models = list(dict.fromkeys(r["model"] for r in result["rows"])) if models is None else list(models)
+    samplers = list(dict.fromkeys(r["sampler"] for r in result["rows"])) if samplers is None else list(samplers)
+    fig, axes = new_figure(2, len(models), panel=panel)
+    styles = dict(zip(EVAL_SAMPLERS, ("o-", "s-", "v--", "^-", "D-")))
+    for j, m in enumerate(models):
+        ax_fd, ax_c = axes[0, j], axes[1, j]
+        for s in samplers:
+            rows = rows_of(result, m, s)
+            if rows:
+                nfe = [r["nfe"] for r in rows]
+                ax_fd.plot(nfe, [r["fd"] for r in rows], styles.get(s, "o-"), ms=3, label=s)
+                ax_c.plot(nfe, [r["confident"] for r in rows], styles.get(s, "o-"), ms=3, label=s)
+        ax_fd.axhline(result["floor_fd"], color="k", ls=":", lw=1, label="real digits (floor)")
+        ax_fd.axhline(result["blur_fd"], color="#aa0000", ls=":", lw=1, label="blurred digits")
+        ax_fd.set(xscale="log", yscale="log", title=f"{m}: Fréchet distance", xlabel="NFE")
+        ax_c.axhline(0.9, color="k", ls=":", lw=1)
+        ax_c.set(xscale="log", ylim=(0, 1.02), title=f"{m}: confident share", xlabel="NFE")
+        for ax in (ax_fd, ax_c):
+            ax.grid(alpha=0.3, which="both")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"MNIST, {result['n_eval']} digits per point (lower FD is better)", fontsize=10)
+    return fig
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the result to this JSON file")
+    parser.add_argument("--quick", action="store_true", default=None,
+                        help="200 images per row at NFE 1, 4, 16, 100; default: FMLEARN_QUICK")
+    parser.add_argument("--n-eval", type=int, default=None, help="images per row (default 500, quick 200)")
+    parser.add_argument("--nfes", default=None, help="comma-separated NFE budgets (default 1,2,4,8,16,32,100)")
+    parser.add_argument("--samplers", default=",".join(EVAL_SAMPLERS), help="comma-separated samplers")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    try:
+        nfes = [int(v) for v in args.nfes.split(",")] if args.nfes else None
+        result = run_mnist_eval(args.quick, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
+                                nfes=nfes, n_eval=args.n_eval, seed=args.seed, device=args.device,
+                                json_path=args.json, progress=not args.no_progress)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"fmlearn mnist-eval: {err}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"{result['seconds']:.0f} s" + (f"; wrote {args.json}" if args.json else ""))
+    return 0
