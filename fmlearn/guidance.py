@@ -105,7 +105,7 @@ def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9
     """How recognisable and how varied generated digits are, judged by the shipped MNIST classifier.
 
     Args:
-        images: generated digits (N, 1, 28, 28) in about [-1, 1].
+        images: generated digits (N, 1, 28, 28) in about [-1, 1] (clipped to it; strong guidance overshoots).
         labels: the digit each was asked to be, integers (N,).
         threshold: probability of the requested digit above which a sample counts as a hit.
         classifier: default :func:`fmlearn.mnist_metric.load_classifier`.
@@ -121,6 +121,9 @@ def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9
     """
     from .mnist_metric import _check_images, _evaluating, _mnist, load_classifier
 
+    if isinstance(images, torch.Tensor) and images.is_floating_point() and bool(images.isfinite().all()) \
+            and float(images.abs().max()) <= 4.0:
+        images = images.clamp(-1.0, 1.0)  # guided samples overshoot [-1, 1]; clip them, as when shown
     images = _check_images(images, "images")
     labels = torch.as_tensor(labels).long().cpu()
     if labels.shape != (images.shape[0],):

@@ -26,6 +26,7 @@ The shipped models load with :func:`load_shipped` (``"fm"``, ``"diffusion"``, ``
 """
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import shlex
@@ -44,7 +45,7 @@ KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "d
 #: the shipped models: name -> (objective, conditional)
 SHIPPED = {"fm": ("fm", False), "diffusion": ("diffusion", False), "fm-cond": ("fm", True)}
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1)
+DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1, lr_decay=False)
 NUM_CLASSES = 10
 
 
@@ -67,7 +68,7 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
                 conditional: bool = False, label_dropout: float = DEFAULTS["label_dropout"],
                 batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], seed: int = 0,
                 checkpoint_every: int = DEFAULTS["checkpoint_every"], device=None, progress: bool = True,
-                channels=(16, 32, 64), root=None):
+                channels=(16, 32, 64), root=None, lr_decay: bool = DEFAULTS["lr_decay"]):
     """Train one MNIST model (see the module docstring); returns :class:`~fmlearn.training.TrainResult`.
 
     Args:
@@ -75,7 +76,7 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
         steps: total training steps (a resumed run counts the steps already done).
         out: checkpoint file (written every ``checkpoint_every`` steps and at the end; resumed from).
         conditional: train a class-conditional model, dropping each label with probability ``label_dropout``.
-        batch_size, lr, seed: as :func:`fmlearn.training.train`.
+        batch_size, lr, seed, lr_decay: as :func:`fmlearn.training.train`.
         root: folder of the MNIST files (default ``$FMLEARN_DATA/mnist``).
     """
     from .mnist import MnistData
@@ -86,7 +87,7 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
     data = MnistData("train", root=root, labels=conditional)
     return train(model, data, KINDS[kind][2], steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                  progress=progress, checkpoint=out, checkpoint_every=checkpoint_every if out else None,
-                 label_dropout=label_dropout if conditional else 0.0)
+                 label_dropout=label_dropout if conditional else 0.0, lr_decay=lr_decay)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = None) -> Path:
@@ -166,8 +167,15 @@ def load_shipped(name: str = "fm", device=None) -> PathModel:
 
 
 def retrain_command(name: str, steps: int | None = None) -> str:
-    """The one command that retrains a shipped model and writes it into the package."""
+    """The one command that retrains a shipped model and writes it into the package (the command in
+    its record when there is one, else the default recipe)."""
     kind, conditional = SHIPPED[check_choice("shipped model", name, SHIPPED)]
+    record = _shipped_path(name).with_suffix(".json")
+    if steps is None and record.is_file():
+        try:
+            return json.loads(record.read_text())["command"]
+        except (ValueError, KeyError):
+            pass
     steps = DEFAULTS["steps"] if steps is None else steps
     return (f"python -m fmlearn train-mnist --objective {kind}{' --conditional' if conditional else ''} "
             f"--steps {steps} --out runs/mnist_{name.replace('-', '_')}.pt --ship")
@@ -211,6 +219,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     parser.add_argument("--label-dropout", type=float, default=DEFAULTS["label_dropout"])
+    parser.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS["lr_decay"],
+                        help="cosine decay of the learning rate to 0 over --steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
@@ -224,6 +234,7 @@ def main(args) -> int:
 
     result = train_mnist(args.objective, args.steps, args.out, conditional=args.conditional,
                          label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         lr_decay=args.lr_decay,
                          checkpoint_every=args.checkpoint_every, device=args.device)
     name = _name(args.objective, args.conditional)
     tail = result.history[-200:].mean().item() if len(result.history) else float("nan")

@@ -156,7 +156,7 @@ class Trainer:
 
     def __init__(self, model: PathModel, data, objective: Objective | str | None = "fm", *,
                  batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0,
-                 device=None, label_dropout: float = 0.0):
+                 device=None, label_dropout: float = 0.0, lr_decay_steps: int | None = None):
         if not isinstance(model, PathModel):
             raise TypeError(f"model must be a PathModel, got {type(model).__name__}; wrap your network: "
                             f"PathModel(net, 'linear', 'velocity').")
@@ -173,6 +173,7 @@ class Trainer:
             raise ValueError(f"label_dropout={label_dropout} needs a class-conditional network (with a "
                              f"num_classes attribute, e.g. UNet(num_classes=10)); this one takes no labels.")
         self.label_dropout = float(label_dropout)
+        self.lr_decay_steps = None if lr_decay_steps is None else check_positive_int("lr_decay_steps", lr_decay_steps)
         self.device = config.get_device(device)
         self.model = model.to(self.device).train()
         self.objective = _objective(objective, model)
@@ -216,12 +217,23 @@ class Trainer:
             x1 = batch  # data x_1, (B, D)
             x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
         loss = self.objective.loss(net, x0, x1, generator=g)  # couple, draw t, regress on target
+        if self.lr_decay_steps is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.current_lr()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.update_ema()
         seen = torch.stack(batch) if isinstance(batch, tuple) and not isinstance(batch, Labeled) else x1
         return self._after_step(loss.detach(), seen)  # (seen: what the NaN guard checks)
+
+    def current_lr(self) -> float:
+        r"""The learning rate of the next step: ``lr``, or with ``lr_decay_steps = T`` the cosine decay
+        ``lr * (1 + cos(pi * min(n, T) / T)) / 2`` at step n (from lr at the start to 0 at step T)."""
+        if self.lr_decay_steps is None:
+            return self.lr
+        n = min(self.step_count, self.lr_decay_steps)
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * n / self.lr_decay_steps))
 
     def drop_labels(self, y: Tensor, g: torch.Generator) -> Tensor:
         """Replace each label by the null label ``num_classes`` with probability ``label_dropout``.
@@ -372,7 +384,8 @@ class Trainer:
         return {"model": self.model.describe(), "objective": self.objective.config(),
                 "training": {"data": self.data_config, "batch_size": self.batch_size, "lr": self.lr,
                              "ema_decay": self.ema_decay, "seed": self.seed,
-                             **({"label_dropout": self.label_dropout} if self.label_dropout else {})}}
+                             **({"label_dropout": self.label_dropout} if self.label_dropout else {}),
+                             **({"lr_decay_steps": self.lr_decay_steps} if self.lr_decay_steps else {})}}
 
     def save(self, path: str | Path) -> Path:
         """Checkpoint everything needed to resume exactly (atomic write)."""
@@ -410,7 +423,7 @@ class Trainer:
 def train(model: PathModel, data, objective: Objective | str | None = "fm", *, steps: int | None = None,
           batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0, device=None,
           progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-          resume: bool = True, label_dropout: float = 0.0) -> TrainResult:
+          resume: bool = True, label_dropout: float = 0.0, lr_decay: bool = False) -> TrainResult:
     """Train ``model`` on fresh batches of ``data`` with Adam, keeping an EMA of the weights.
 
     Args:
@@ -441,6 +454,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
         label_dropout: with labelled data, the probability of replacing a label by the null label
             (0.1 is usual), so that the same network also learns the unconditional model that
             classifier-free guidance needs (see :mod:`fmlearn.guidance`).
+        lr_decay: decay the learning rate from ``lr`` to 0 along a cosine over the ``steps`` of the run
+            (:meth:`Trainer.current_lr`); the default keeps it constant.
 
     Returns:
         a :class:`TrainResult`. An interrupted run keeps its checkpoint; calling ``train`` again
@@ -454,7 +469,7 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
 
     steps = config.budget(*DEFAULT_STEPS) if steps is None else check_positive_int("steps", steps)
     trainer = Trainer(model, data, objective, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed,
-                      device=device, label_dropout=label_dropout)
+                      device=device, label_dropout=label_dropout, lr_decay_steps=steps if lr_decay else None)
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None:
         trainer.run_config()  # fails early for objectives that cannot be stored

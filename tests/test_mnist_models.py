@@ -97,3 +97,51 @@ def test_mnist_eval_rows_and_json(root, tmp_path):
     assert "floor_fd" in format_table(result)
     with pytest.raises(ValueError, match="unknown sampler"):
         run_mnist_eval(True, loaded={"diffusion": model}, samplers=["nope"], progress=False)
+
+
+# ---- the shipped artifacts ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(mnist_models.SHIPPED))
+def test_shipped_models_load_with_their_records(name):
+    model = mnist_models.load_shipped(name, device="cpu")
+    record = mnist_models.shipped_record(name)
+    kind, conditional = mnist_models.SHIPPED[name]
+    path = mnist_models._shipped_path(name)
+    assert record["model"] == name and record["objective"] == kind and record["conditional"] == conditional
+    assert record["command"].startswith("python -m fmlearn train-mnist") and "--ship" in record["command"]
+    assert f"--objective {kind}" in record["command"] and ("--conditional" in record["command"]) == conditional
+    assert record["bytes"] == path.stat().st_size <= 5e6
+    assert record["parameters"] == sum(p.numel() for p in model.parameters())
+    assert record["training"]["seconds"] <= 30 * 60  # the budget: 30 min on a 2-core CPU
+    assert model.net.num_classes == (10 if conditional else None)
+    if not conditional:
+        native = "ddpm" if kind == "diffusion" else "euler"
+        assert any(r["sampler"] == native and r["nfe"] == 100 for r in record["evaluation"])
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, 28, 28), torch.full((2,), 0.5))
+    assert out.shape == (2, 1, 28, 28) and torch.isfinite(out).all()
+
+
+def test_shipped_checkpoints_fit_the_budget():
+    total = sum(mnist_models._shipped_path(n).stat().st_size for n in mnist_models.SHIPPED)
+    total += (mnist_models.CHECKPOINTS / "mnist_classifier.pt").stat().st_size
+    assert total <= 20e6
+
+
+def test_truncated_shipped_checkpoint_is_refused(tmp_path, monkeypatch):
+    src = mnist_models._shipped_path("fm")
+    monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path)
+    (tmp_path / src.name).write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        mnist_models.load_shipped("fm", device="cpu")
+
+
+def test_shipped_mnist_eval_has_every_row():
+    from fmlearn.mnist_eval import EVAL_SAMPLERS, NFES, precomputed
+    result = precomputed()
+    assert result["quick"] is False and result["n_eval"] == 500
+    assert result["floor_fd"] < result["blur_fd"]
+    keys = {(r["model"], r["sampler"], r["nfe"]) for r in result["rows"]}
+    want = {(m, s, n) for m in ("fm", "diffusion") for s in EVAL_SAMPLERS for n in NFES if not (s == "heun" and n < 2)}
+    assert keys == want
+    for r in result["rows"]:
+        assert set(r) >= {"model", "sampler", "nfe", "fd", "confident", "entropy", "seconds"}

@@ -202,3 +202,33 @@ def test_trained_flow_samples_moons():
     x1 = sample_data("moons", 2000, seed=2)
     w2 = wasserstein2(sample(result.ema, x0, "euler", nfe=50).samples, x1)
     assert w2 < 0.35  # the noise x0 itself is 0.69 away from x1; another data sample 0.11
+
+
+def test_cosine_lr_decay_schedule_and_exact_resume(tmp_path):
+    trainer = Trainer(_model(), "moons", "fm", lr=1e-3, lr_decay_steps=10, device="cpu")
+    lrs = []
+    for _ in range(12):
+        lrs.append(trainer.current_lr())
+        trainer.step()
+        assert trainer.optimizer.param_groups[0]["lr"] == lrs[-1]  # the step used the scheduled rate
+    assert lrs[0] == 1e-3 and abs(lrs[5] - 0.5e-3) < 1e-12 and lrs[10] == lrs[11] == 0.0
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert trainer.run_config()["training"]["lr_decay_steps"] == 10
+    assert "lr_decay_steps" not in Trainer(_model(), "moons", "fm").run_config()["training"]
+    # an interrupted run with decay resumes to the same weights as an uninterrupted one
+    path, crash = tmp_path / "run.pt", {"calls": 0}
+
+    def data(n, generator):
+        crash["calls"] += 1
+        if crash["calls"] == 6:
+            raise KeyboardInterrupt
+        return moons(n, generator)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), data, "fm", steps=8, lr_decay=True, progress=False, checkpoint=path, checkpoint_every=2)
+    resumed = train(_model(), data, "fm", steps=8, lr_decay=True, progress=False, checkpoint=path)
+    whole = train(_model(), data, "fm", steps=8, lr_decay=True, progress=False)
+    assert resumed.steps == 8 and torch.equal(resumed.history, whole.history)
+    assert _same(_weights(resumed.model), _weights(whole.model))
+    with pytest.raises(CheckpointError, match="lr_decay_steps"):  # another total: another schedule
+        train(_model(), data, "fm", steps=9, lr_decay=True, progress=False, checkpoint=path)

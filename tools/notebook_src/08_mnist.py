@@ -99,7 +99,13 @@ digits.plot_grids({f"after {steps} steps (Euler, NFE 20)": blobs}, ncol=8, panel
 # matching; cosine variance-preserving path and noise for diffusion).
 
 # %%
-models = {name: mnist_models.load_shipped(name, device=DEVICE) for name in ("fm", "diffusion")}
+RETRAIN = False  # True: train both models here instead (the full budget: about 30 min each on a laptop CPU)
+if RETRAIN:
+    models = {name: mnist_models.train_mnist(name, out=f"runs/mnist_{name}.pt").ema.to(DEVICE)
+              for name in ("fm", "diffusion")}
+else:
+    models = {name: mnist_models.load_shipped(name, device=DEVICE) for name in ("fm", "diffusion")}
+    print("loaded the shipped checkpoints")
 for name in models:
     rec = mnist_models.shipped_record(name)
     train_info = rec.get("training", {})
@@ -172,14 +178,19 @@ print(f"recomputed FD {mine['fd']:.2f} (shipped {shipped['fd']:.2f}); confident 
 assert abs(mine["fd"] - shipped["fd"]) < 0.05 * shipped["fd"] + 0.5
 
 # %% [markdown]
-# What the curves say (the assertions below check it on the shipped numbers):
+# What the curves say (the assertions below check each statement on the shipped numbers):
 #
-# * At NFE 100 both families make digits: each has at least 90% confident samples and a label entropy close to
-#   `log 10`.
-# * At few steps, the deterministic samplers beat DDPM's ancestral sampling on both models: DDPM adds fresh
-#   noise at each step and needs many steps to remove it.
-# * No family wins everywhere: which is faster at a given NFE depends on the sampler as much as on the
-#   training objective. Straight paths (notebook 06) and good solvers (notebook 05) are what reduce NFE.
+# * **Both families make digits at NFE 100** with their own sampler (Euler for flow matching, DDPM for
+#   diffusion): most samples are confidently classified and all ten digits appear (label entropy close to
+#   `log 10`), far from the blurred reference, though still above the floor of real digits.
+# * **At few steps, flow matching's ODE is far better than diffusion's**, with the same network and training
+#   budget: the linear path is straighter than the cosine path (notebook 06).
+# * **A second-order solver pays off at few steps** on both models: DPM-Solver++(2M) beats Euler and DDPM at
+#   NFE 4 and 8.
+# * **Deterministic is not automatically better.** At NFE 100 the stochastic DDPM sampler gives the best FD on
+#   *both* models: its fresh noise corrects the network's errors along the way, while an ODE sampler carries
+#   them to the end. "Flow matching is faster because it is deterministic" mixes up the sampler and the model.
+# * **DDIM on the flow model is Euler, exactly**: on the linear path the two samplers take the same steps.
 
 # %%
 def at(model, sampler, nfe):
@@ -187,11 +198,16 @@ def at(model, sampler, nfe):
 
 
 for name, native in (("fm", "euler"), ("diffusion", "ddpm")):
-    best = min((r for r in full["rows"] if r["model"] == name and r["nfe"] == 100), key=lambda r: r["fd"])
-    print(f"{name:10s} NFE 100: {native} FD {at(name, native, 100)['fd']:.1f} confident "
-          f"{at(name, native, 100)['confident']:.2f}; best sampler {best['sampler']} FD {best['fd']:.1f}")
-    assert at(name, native, 100)["confident"] >= 0.9 and at(name, native, 100)["entropy"] >= 0.97 * math.log(10)
-    assert at(name, "ddim", 8)["fd"] < at(name, "ddpm", 8)["fd"]
+    r = at(name, native, 100)
+    print(f"{name:10s} {native} NFE 100: FD {r['fd']:.1f}, confident {r['confident']:.2f}, entropy {r['entropy']:.3f}")
+    assert r["confident"] >= 0.7 and r["entropy"] >= 0.97 * math.log(10) and r["fd"] < full["blur_fd"] / 10
+    for k in (4, 8):
+        assert at(name, "dpm++2m", k)["fd"] < min(at(name, "euler", k)["fd"], at(name, "ddpm", k)["fd"])
+    ode_best = min(at(name, s, 100)["fd"] for s in ("euler", "heun", "ddim", "dpm++2m"))
+    assert at(name, "ddpm", 100)["fd"] < ode_best
+for k in (4, 8, 16):
+    assert at("fm", "euler", k)["fd"] < at("diffusion", "euler", k)["fd"]
+    assert abs(at("fm", "ddim", k)["fd"] - at("fm", "euler", k)["fd"]) < 1e-3 * at("fm", "euler", k)["fd"]
 
 # %% [markdown]
 # ## 6. The diffusion model, sampled as a flow
@@ -310,8 +326,10 @@ check("8.2", frechet_distance)
 # * A metric needs references: the classifier's Fréchet distance is read between real digits (floor) and blurred
 #   ones, at a fixed number of samples; the confident share and the label entropy say whether samples look like
 #   digits and whether all ten appear.
-# * Both families reach digits the classifier recognizes at NFE 100, and at few steps the sampler matters as much
-#   as the family. The diffusion model samples as a flow (DDIM = Euler in other variables).
+# * With the same UNet and budget, flow matching's ODE is far better at few steps than diffusion's, a
+#   second-order solver helps both, and at NFE 100 the stochastic DDPM sampler beats every ODE sampler on both
+#   models: the sampler matters as much as the family. The diffusion model samples as a flow (DDIM = Euler in
+#   other variables).
 #
 # ## References
 # * LeCun, Bottou, Bengio, Haffner. *Gradient-Based Learning Applied to Document Recognition.* Proc. IEEE, 1998 (MNIST).
