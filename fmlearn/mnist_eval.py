@@ -187,7 +187,7 @@ def main(args) -> int:
         result = run_mnist_eval(args.quick, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
                                 nfes=nfes, n_eval=args.n_eval, seed=args.seed, device=args.device,
                                 json_path=args.json, progress=not args.no_progress)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:  # incl. missing MNIST files, bad classifier
         print(f"fmlearn mnist-eval: {err}", file=sys.stderr)
         return 2
     print(format_table(result))

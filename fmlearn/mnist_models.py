@@ -232,6 +232,17 @@ def main(args) -> int:
     """``python -m fmlearn train-mnist``: train, print where the checkpoint is and how long it took."""
     import sys
 
+    from .mnist import MnistFilesError
+    from .training import TrainingDiverged
+
+    try:
+        return _main(args, getattr(args, "_argv", sys.argv[1:]))
+    except (ValueError, MnistFilesError, TrainingDiverged) as err:  # bad input, missing data, a checkpoint of another run
+        print(f"fmlearn train-mnist: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args, argv) -> int:
     result = train_mnist(args.objective, args.steps, args.out, conditional=args.conditional,
                          label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          lr_decay=args.lr_decay,
@@ -241,7 +252,7 @@ def main(args) -> int:
     print(f"trained {name}: {result.steps} steps in {result.seconds:.0f} s on {result.device}; "
           f"mean loss of the last 200 steps {tail:.4f}; checkpoint {args.out}")
     if args.ship:
-        command = "python -m fmlearn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+        command = "python -m fmlearn " + " ".join(shlex.quote(a) for a in argv) if argv else None
         dst = ship(name, args.out, result=result, command=command)
         print(f"shipped {name}: {dst} ({dst.stat().st_size / 1e6:.2f} MB) and {dst.with_suffix('.json').name}")
     return 0

@@ -145,3 +145,18 @@ def test_shipped_mnist_eval_has_every_row():
     assert keys == want
     for r in result["rows"]:
         assert set(r) >= {"model", "sampler", "nfe", "fd", "confident", "entropy", "seconds"}
+
+
+def test_command_line_trains_resumes_and_refuses_another_run(root, tmp_path, monkeypatch, capsys):
+    from fmlearn.__main__ import main
+    monkeypatch.setenv("FMLEARN_DATA", str(root.parent))
+    out = str(tmp_path / "a.pt")
+    common = ["--batch-size", "2", "--out", out, "--device", "cpu", "--checkpoint-every", "1"]
+    assert main(["train-mnist", "--objective", "fm", "--steps", "2", *common]) == 0
+    assert "trained fm: 2 steps" in capsys.readouterr().out
+    assert main(["train-mnist", "--objective", "fm", "--steps", "3", *common]) == 0  # resumes: one more step
+    assert load_checkpoint(out).step == 3
+    assert main(["train-mnist", "--objective", "diffusion", "--steps", "4", *common]) == 2
+    err = capsys.readouterr().err
+    assert "belongs to another training run" in err and "schedule" in err
+    assert load_checkpoint(out).step == 3  # the good checkpoint is kept
