@@ -21,6 +21,8 @@ Each evaluation of a guided model costs two network passes (run as one batch of 
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import Tensor, nn
 
@@ -100,6 +102,16 @@ def _mean_pairwise_distance(features: Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+def _per_class_spread(features: Tensor, labels: Tensor) -> float:
+    """Mean over labels (with >= 2 rows) of the mean pairwise distance of their rows of ``features`` (N, F)."""
+    spreads = [_mean_pairwise_distance(features[labels == c]) for c in labels.unique().tolist()
+               if int((labels == c).sum()) > 1]
+    return sum(spreads) / len(spreads) if spreads else float("nan")
+
+
+_REAL_SPREAD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # classifier -> spread of real test digits
+
+
 def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9, classifier=None,
                        reference: Tensor | None = None, reference_labels: Tensor | None = None) -> dict:
     """How recognisable and how varied generated digits are, judged by the shipped MNIST classifier.
@@ -119,7 +131,7 @@ def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9
         classifier's feature space, averaged over digits and divided by the same for real digits
         (1.0: as varied as real digits; 0: all alike); ``"n"``}.
     """
-    from .mnist_metric import _check_images, _evaluating, _mnist, load_classifier
+    from .mnist_metric import _batched, _check_images, _device, _evaluating, _mnist, load_classifier
 
     if isinstance(images, torch.Tensor) and images.is_floating_point() and bool(images.isfinite().all()) \
             and float(images.abs().max()) <= 4.0:
@@ -129,20 +141,22 @@ def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
     model = load_classifier() if classifier is None else classifier
-    if reference is None:
-        reference, reference_labels = _mnist("test", None, 2000)
 
-    def per_class_spread(x: Tensor, y: Tensor) -> tuple[Tensor, float]:
-        with torch.no_grad():
-            feats = torch.cat([model.features(b) for b in x.split(1000)])  # (N, F)
-        spreads = [_mean_pairwise_distance(feats[y == c]) for c in y.unique().tolist() if int((y == c).sum()) > 1]
-        return feats, sum(spreads) / len(spreads) if spreads else float("nan")
+    def features(x: Tensor) -> Tensor:  # (N, 1, 28, 28) -> (N, F), eval mode, no_grad, in batches
+        with _evaluating(model):
+            return _batched(model.features, x.float().cpu(), device=_device(model))
 
-    with _evaluating(model):
-        feats, spread = per_class_spread(images.float().cpu(), labels)
-        _, real_spread = per_class_spread(reference.float().cpu(), torch.as_tensor(reference_labels).long().cpu())
-        with torch.no_grad():
-            probs = torch.softmax(model.head(feats), dim=1)  # (N, 10)
+    if reference is None:  # the first 2000 test digits: their spread is computed once per classifier
+        if model not in _REAL_SPREAD:
+            x, y = _mnist("test", None, 2000)
+            _REAL_SPREAD[model] = _per_class_spread(features(x), y)
+        real_spread = _REAL_SPREAD[model]
+    else:
+        real_spread = _per_class_spread(features(reference), torch.as_tensor(reference_labels).long().cpu())
+    feats = features(images)  # (N, F)
+    with _evaluating(model), torch.no_grad():
+        probs = torch.softmax(model.head(feats), dim=1)  # (N, 10)
+    spread = _per_class_spread(feats, labels)
     p_requested = probs.gather(1, labels[:, None])[:, 0]  # (N,)
     return {"fidelity": float((p_requested >= threshold).double().mean()),
             "accuracy": float((probs.argmax(1) == labels).double().mean()),

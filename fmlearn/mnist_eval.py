@@ -59,9 +59,9 @@ def run_mnist_eval(quick: bool | None = None, *, models=MODELS, samplers=EVAL_SA
     from tqdm.auto import tqdm
 
     from .mnist_metric import evaluate_images, load_classifier, references
-    from .mnist_models import load_shipped
+    from .mnist_models import load_shipped, sample_in_batches
     from .race import _clean, _machine, _write_json
-    from .samplers import EVALS_PER_STEP, sample
+    from .samplers import EVALS_PER_STEP
 
     t_start = time.perf_counter()
     quick = config.quick_mode() if quick is None else bool(quick)
@@ -79,27 +79,18 @@ def run_mnist_eval(quick: bool | None = None, *, models=MODELS, samplers=EVAL_SA
     x0 = torch.randn((n_eval, *shape), generator=torch.Generator().manual_seed(_seed(seed, "noise")))  # shared
     plan = [(m, s, n) for m in loaded for s in samplers for n in nfes if n >= EVALS_PER_STEP[s]]
     rows = []
-    with torch.no_grad():
-        for m, s, n in tqdm(plan, desc="mnist-eval", unit="row", disable=not progress):
-            g = torch.Generator(device=dev).manual_seed(_seed(seed, m, s, n))
-            start = time.perf_counter()
-            chunks, counted = [], 0
-            for i in range(0, n_eval, batch_size):
-                out = sample(loaded[m], x0[i:i + batch_size].to(dev), s, n, generator=g)
-                chunks.append(out.samples.cpu())
-                counted = out.nfe
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
-            images = torch.cat(chunks)
-            row = {"model": m, "sampler": s, "nfe": counted, "fd": None, "confident": None, "entropy": None,
-                   "seconds": seconds}
-            if bool(torch.isfinite(images).all()):
-                scores = evaluate_images(images.clamp(-1.5, 1.5), model=classifier)
-                row.update(fd=scores["fd"], confident=scores["confident"], entropy=scores["entropy"])
-            else:
-                row["error"] = "non-finite samples (the sampler diverged)"
-            rows.append(row)
+    for m, s, n in tqdm(plan, desc="mnist-eval", unit="row", disable=not progress):
+        g = torch.Generator(device=dev).manual_seed(_seed(seed, m, s, n))
+        images, counted, seconds = sample_in_batches(loaded[m], x0.split(batch_size), s, n, generator=g,
+                                                     device=dev)
+        row = {"model": m, "sampler": s, "nfe": counted, "fd": None, "confident": None, "entropy": None,
+               "seconds": seconds}
+        if bool(torch.isfinite(images).all()):
+            scores = evaluate_images(images.clamp(-1.5, 1.5), model=classifier)
+            row.update(fd=scores["fd"], confident=scores["confident"], entropy=scores["entropy"])
+        else:
+            row["error"] = "non-finite samples (the sampler diverged)"
+        rows.append(row)
     result = {"quick": quick, "n_eval": n_eval, "floor_fd": refs["floor_fd"], "blur_fd": refs["blur_fd"],
               "seed": seed, "nfes": list(nfes), "samplers": list(samplers), "models": list(loaded),
               "rows": rows, "references": refs, "machine": _machine(dev, 1),

@@ -39,7 +39,7 @@ from ._checks import check_choice, check_positive_int
 from .models import PathModel
 
 __all__ = ["KINDS", "SHIPPED", "DEFAULTS", "build_mnist_model", "train_mnist", "export_checkpoint",
-           "evaluate_model", "load_shipped", "shipped_record", "main"]
+           "sample_in_batches", "evaluate_model", "load_shipped", "shipped_record", "main"]
 
 KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 #: the shipped models: name -> (objective, conditional)
@@ -106,6 +106,29 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = 
                            training=cfg.get("training"), extra=extra)
 
 
+def sample_in_batches(model: PathModel, noise_batches, sampler: str, nfe: int, *, generator=None,
+                      device=None) -> tuple[torch.Tensor, int, float]:
+    """Sample each noise batch (B_i, ...) in turn, under no_grad; bounded memory for thousands of images.
+
+    ``noise_batches`` may be a generator that draws each batch when needed (then noise and the
+    stochastic samplers' draws interleave on one ``generator``, as :func:`evaluate_model` does).
+
+    Returns:
+        ``(samples (sum B_i, ...) on the CPU, counted NFE of one batch, seconds of sampling)``.
+    """
+    from .samplers import sample
+
+    chunks, counted, start = [], 0, time.perf_counter()
+    with torch.no_grad():
+        for x0 in noise_batches:
+            out = sample(model, x0 if device is None else x0.to(device), sampler, nfe, generator=generator)
+            chunks.append(out.samples.cpu())
+            counted = out.nfe
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    return torch.cat(chunks), counted, time.perf_counter() - start
+
+
 def evaluate_model(model: PathModel, sampler: str = "euler", nfe: int = 100, n: int = 1000, seed: int = 0,
                    batch_size: int = 250) -> dict:
     """Sample ``n`` digits and score them with :func:`fmlearn.mnist_metric.evaluate_images`.
@@ -115,18 +138,11 @@ def evaluate_model(model: PathModel, sampler: str = "euler", nfe: int = 100, n: 
         compare only at equal n (at n = 1000, real test digits score about 9).
     """
     from .mnist_metric import evaluate_images
-    from .samplers import sample
 
     g = torch.Generator().manual_seed(seed)
-    chunks, nfe_counted, start = [], 0, time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, n, batch_size):
-            x0 = model.noise(min(batch_size, n - i), generator=g, device="cpu")
-            out = sample(model, x0, sampler, nfe, generator=g)
-            chunks.append(out.samples.cpu())
-            nfe_counted = out.nfe
-    seconds = time.perf_counter() - start
-    scores = evaluate_images(torch.cat(chunks).clamp(-1.5, 1.5))
+    noise = (model.noise(min(batch_size, n - i), generator=g, device="cpu") for i in range(0, n, batch_size))
+    images, nfe_counted, seconds = sample_in_batches(model, noise, sampler, nfe, generator=g)
+    scores = evaluate_images(images.clamp(-1.5, 1.5))
     return {"sampler": sampler, "nfe": nfe_counted, "n": n, "fd": scores["fd"], "confident": scores["confident"],
             "entropy": scores["entropy"], "seconds": seconds}
 

@@ -17,6 +17,7 @@ last good weights, and speed (tiny models run on one CPU thread, with fused Adam
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 import warnings
@@ -129,16 +130,6 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-class _WithLabels:
-    """``net(x, t)`` with the labels of the batch bound: ``net(x, t, y)``."""
-
-    def __init__(self, net, y: Tensor):
-        self.net, self.y = net, y
-
-    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
-        return self.net(x, t, self.y)
-
-
 # ---- the trainer --------------------------------------------------------------------------------
 class Trainer:
     """The state of a training run (model, EMA, optimizer, random generator) and its :meth:`step`.
@@ -210,7 +201,7 @@ class Trainer:
             x1 = batch.x  # data x_1, (B, ...)
             y = self.drop_labels(batch.y, g)  # (B,)
             x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)
-            net = _WithLabels(self.model.net, y)
+            net = functools.partial(self.model.net, y=y)  # net(x, t) -> net(x, t, y=y)
         elif isinstance(batch, tuple):  # a fixed coupling (e.g. reflow): the data brings its own noise
             x0, x1 = batch  # (B, D) each
         else:
