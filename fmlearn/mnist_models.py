@@ -13,20 +13,24 @@ label input and trains it with label dropout (10% of the labels replaced by the 
 model of classifier-free guidance (notebook 09, :mod:`fmlearn.guidance`). Train from the command
 line::
 
-    python -m fmlearn train-mnist --objective fm --steps 7000 --out runs/mnist_fm.pt
+    python -m fmlearn train-mnist --objective fm --lr-decay --steps 12000 --out runs/mnist_fm.pt
 
-It shows a progress bar, keeps an EMA of the weights, writes a checkpoint every
+(the shipped flow matching model's recipe: about 28 min on a 2-core CPU). Other options set the
+widths (``--channels 16 48 96``), the training-time distribution (``--time-distribution
+logit-normal``), batch size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a progress bar, keeps an EMA of the weights, writes a checkpoint every
 ``--checkpoint-every`` steps (atomically), and resumes from ``--out`` when it exists with the same
 configuration: an interrupted run loses at most one interval. The device is chosen automatically
 (cuda > mps > cpu) unless ``--device`` is given. ``--ship`` then exports the EMA weights into the
 package (``fmlearn/checkpoints/mnist_<name>.pt``, about 1.1 MB) with a JSON record beside it: the
 command, the configuration, the training time and an evaluation at NFE 100.
 
-The shipped models load with :func:`load_shipped` (``"fm"``, ``"diffusion"``, ``"fm-cond"``).
+The shipped models load with :func:`load_shipped` (``"fm"``, ``"diffusion"``, ``"fm-cond"``);
+:func:`recipe` reads the command in a record back into the arguments of :func:`train_mnist`.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shlex
@@ -39,13 +43,14 @@ from ._checks import check_choice, check_positive_int
 from .models import PathModel
 
 __all__ = ["KINDS", "SHIPPED", "DEFAULTS", "build_mnist_model", "train_mnist", "export_checkpoint",
-           "sample_in_batches", "evaluate_model", "load_shipped", "shipped_record", "main"]
+           "sample_in_batches", "evaluate_model", "load_shipped", "shipped_record", "recipe", "main"]
 
 KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 #: the shipped models: name -> (objective, conditional)
 SHIPPED = {"fm": ("fm", False), "diffusion": ("diffusion", False), "fm-cond": ("fm", True)}
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1, lr_decay=False)
+DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1, lr_decay=False,
+                channels=(16, 32, 64), time_distribution="uniform")
 NUM_CLASSES = 10
 
 
@@ -53,7 +58,7 @@ def _name(kind: str, conditional: bool) -> str:
     return f"{kind}-cond" if conditional else kind
 
 
-def build_mnist_model(kind: str = "fm", channels=(16, 32, 64), seed: int = 0, conditional: bool = False) -> PathModel:
+def build_mnist_model(kind: str = "fm", channels=DEFAULTS["channels"], seed: int = 0, conditional: bool = False) -> PathModel:
     """A fresh :class:`~fmlearn.models.PathModel` with a UNet for 28x28 digits (weights seeded by ``seed``);
     ``conditional``: the UNet takes labels 0..9 (and the null label 10)."""
     from .unet import UNet
@@ -68,7 +73,8 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
                 conditional: bool = False, label_dropout: float = DEFAULTS["label_dropout"],
                 batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], seed: int = 0,
                 checkpoint_every: int = DEFAULTS["checkpoint_every"], device=None, progress: bool = True,
-                channels=(16, 32, 64), root=None, lr_decay: bool = DEFAULTS["lr_decay"]):
+                channels=DEFAULTS["channels"], root=None, lr_decay: bool = DEFAULTS["lr_decay"],
+                time_distribution: str = DEFAULTS["time_distribution"]):
     """Train one MNIST model (see the module docstring); returns :class:`~fmlearn.training.TrainResult`.
 
     Args:
@@ -77,15 +83,20 @@ def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Pat
         out: checkpoint file (written every ``checkpoint_every`` steps and at the end; resumed from).
         conditional: train a class-conditional model, dropping each label with probability ``label_dropout``.
         batch_size, lr, seed, lr_decay: as :func:`fmlearn.training.train`.
+        channels: the UNet's widths at 28x28, 14x14 and 7x7 (see :class:`fmlearn.unet.UNet`).
+        time_distribution: how training times are drawn, ``uniform`` or ``logit-normal``
+            (:func:`fmlearn.losses.sample_time`).
         root: folder of the MNIST files (default ``$FMLEARN_DATA/mnist``).
     """
+    from .losses import Objective
     from .mnist import MnistData
     from .training import train
 
     check_positive_int("steps", steps)
     model = build_mnist_model(kind, channels, seed, conditional)
+    objective = dataclasses.replace(Objective.preset(KINDS[kind][2]), time_distribution=time_distribution)
     data = MnistData("train", root=root, labels=conditional)
-    return train(model, data, KINDS[kind][2], steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+    return train(model, data, objective, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                  progress=progress, checkpoint=out, checkpoint_every=checkpoint_every if out else None,
                  label_dropout=label_dropout if conditional else 0.0, lr_decay=lr_decay)
 
@@ -197,6 +208,37 @@ def retrain_command(name: str, steps: int | None = None) -> str:
             f"--steps {steps} --out runs/mnist_{name.replace('-', '_')}.pt --ship")
 
 
+def recipe(name: str) -> dict:
+    """The keyword arguments of :func:`train_mnist` that retrain shipped model ``name`` as its record says:
+    its command (:func:`retrain_command`) read by the same parser as ``python -m fmlearn train-mnist``.
+
+    ``train_mnist(**recipe("fm"), out="runs/mnist_fm.pt")`` repeats the shipped training (about 30 min on
+    a 2-core CPU); the result differs from the shipped file only by the nondeterminism of threaded CPU kernels.
+    """
+    command = shlex.split(retrain_command(name))
+    start = command.index("train-mnist") + 1 if "train-mnist" in command else len(command)
+    parser = argparse.ArgumentParser(prog="python -m fmlearn train-mnist", add_help=False)
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(command[start:])
+    except SystemExit:  # argparse has printed why
+        raise ValueError(f"the record of {name!r} holds a command that train-mnist does not accept: "
+                         f"{' '.join(command)!r}; retrain it with --ship to write a new record.") from None
+    if (args.objective, args.conditional) != SHIPPED[name]:
+        raise ValueError(f"the record of {name!r} holds a command for another model: {' '.join(command)!r}")
+    kwargs = _train_kwargs(args)
+    kwargs.pop("device")  # where to train is the caller's choice, not the recipe's
+    return kwargs
+
+
+def _train_kwargs(args) -> dict:
+    """train-mnist's parsed arguments -> the keyword arguments of :func:`train_mnist` (without ``out``)."""
+    return dict(kind=args.objective, steps=args.steps, conditional=args.conditional,
+                label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                checkpoint_every=args.checkpoint_every, channels=tuple(args.channels), lr_decay=args.lr_decay,
+                time_distribution=args.time_distribution, device=args.device)
+
+
 def ship(name: str, run: str | Path, *, result=None, command: str | None = None, n_eval: int = 1000) -> Path:
     """Export the EMA weights of training checkpoint ``run`` into the package as shipped model ``name``
     and write its record (command, configuration, training, evaluation at NFE 100) beside it."""
@@ -237,6 +279,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--label-dropout", type=float, default=DEFAULTS["label_dropout"])
     parser.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS["lr_decay"],
                         help="cosine decay of the learning rate to 0 over --steps")
+    parser.add_argument("--channels", type=int, nargs=3, default=list(DEFAULTS["channels"]), metavar="C",
+                        help="UNet widths at 28x28, 14x14 and 7x7 (default %(default)s)")
+    parser.add_argument("--time-distribution", default=DEFAULTS["time_distribution"],
+                        choices=["uniform", "logit-normal"], help="how training times are drawn (default uniform)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
@@ -259,10 +305,7 @@ def main(args) -> int:
 
 
 def _main(args, argv) -> int:
-    result = train_mnist(args.objective, args.steps, args.out, conditional=args.conditional,
-                         label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         lr_decay=args.lr_decay,
-                         checkpoint_every=args.checkpoint_every, device=args.device)
+    result = train_mnist(out=args.out, **_train_kwargs(args))
     name = _name(args.objective, args.conditional)
     tail = result.history[-200:].mean().item() if len(result.history) else float("nan")
     print(f"trained {name}: {result.steps} steps in {result.seconds:.0f} s on {result.device}; "

@@ -30,6 +30,17 @@ def test_train_resume_and_load(root, tmp_path, kind, schedule, parametrization):
     assert loaded.ema(x, torch.rand(2)).shape == (2, 1, 28, 28)
 
 
+def test_time_distribution_is_stored_and_binds_the_resume(root, tmp_path):
+    out = tmp_path / "ln.pt"
+    small = dict(batch_size=2, progress=False, channels=(8, 8, 16), root=root, device="cpu")
+    train_mnist("fm", 1, out, time_distribution="logit-normal", **small)
+    assert load_checkpoint(out).config["objective"]["time_distribution"] == "logit-normal"
+    with pytest.raises(ValueError, match="time_distribution"):
+        train_mnist("fm", 2, out, **small)  # uniform times: another run, refused
+    with pytest.raises(ValueError, match="unknown time distribution"):
+        train_mnist("fm", 1, tmp_path / "x.pt", time_distribution="beta", **small)
+
+
 def test_bad_kind():
     with pytest.raises(ValueError, match="unknown model 'gan'"):
         build_mnist_model("gan")
@@ -121,6 +132,32 @@ def test_shipped_models_load_with_their_records(name):
     assert out.shape == (2, 1, 28, 28) and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("name", sorted(mnist_models.SHIPPED))
+def test_recipe_repeats_the_recorded_training(name):
+    record = mnist_models.shipped_record(name)
+    kw = mnist_models.recipe(name)
+    training = record["config"]["training"]
+    assert (kw["kind"], kw["conditional"]) == mnist_models.SHIPPED[name]
+    assert kw["steps"] == record["steps"] and kw["batch_size"] == training["batch_size"]
+    assert kw["lr"] == training["lr"] and kw["seed"] == training["seed"]
+    assert list(kw["channels"]) == record["config"]["model"]["net"]["channels"]
+    assert training.get("lr_decay_steps") == (kw["steps"] if kw["lr_decay"] else None)
+    assert kw["time_distribution"] == record["config"]["objective"]["time_distribution"]
+
+
+def test_recipe_refuses_a_bad_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path)
+    record = tmp_path / "mnist_fm.json"
+    record.write_text(json.dumps({"command": "python -m fmlearn train-mnist --objective diffusion --out a.pt"}))
+    with pytest.raises(ValueError, match="another model"):
+        mnist_models.recipe("fm")
+    record.write_text(json.dumps({"command": "python -m fmlearn train-mnist --objective fm --steps many"}))
+    with pytest.raises(ValueError, match="does not accept"):
+        mnist_models.recipe("fm")
+    record.unlink()  # no record: the default recipe
+    assert mnist_models.recipe("fm")["steps"] == mnist_models.DEFAULTS["steps"]
+
+
 def test_shipped_checkpoints_fit_the_budget():
     total = sum(mnist_models._shipped_path(n).stat().st_size for n in mnist_models.SHIPPED)
     total += (mnist_models.CHECKPOINTS / "mnist_classifier.pt").stat().st_size
@@ -152,11 +189,15 @@ def test_command_line_trains_resumes_and_refuses_another_run(root, tmp_path, mon
     monkeypatch.setenv("FMLEARN_DATA", str(root.parent))
     out = str(tmp_path / "a.pt")
     common = ["--batch-size", "2", "--out", out, "--device", "cpu", "--checkpoint-every", "1"]
-    assert main(["train-mnist", "--objective", "fm", "--steps", "2", *common]) == 0
+    small = ["--channels", "8", "8", "16"]
+    assert main(["train-mnist", "--objective", "fm", "--steps", "2", *small, *common]) == 0
     assert "trained fm: 2 steps" in capsys.readouterr().out
-    assert main(["train-mnist", "--objective", "fm", "--steps", "3", *common]) == 0  # resumes: one more step
+    assert main(["train-mnist", "--objective", "fm", "--steps", "3", *small, *common]) == 0  # resumes: one more step
     assert load_checkpoint(out).step == 3
-    assert main(["train-mnist", "--objective", "diffusion", "--steps", "4", *common]) == 2
+    assert tuple(load_checkpoint(out).model.net.channels) == (8, 8, 16)
+    assert main(["train-mnist", "--objective", "fm", "--steps", "4", *common]) == 2  # other widths: refused
+    assert "belongs to another training run" in capsys.readouterr().err
+    assert main(["train-mnist", "--objective", "diffusion", "--steps", "4", *small, *common]) == 2
     err = capsys.readouterr().err
     assert "belongs to another training run" in err and "schedule" in err
     assert load_checkpoint(out).step == 3  # the good checkpoint is kept

@@ -99,9 +99,10 @@ digits.plot_grids({f"after {steps} steps (Euler, NFE 20)": blobs}, ncol=8, panel
 # matching; cosine variance-preserving path and noise for diffusion).
 
 # %%
-RETRAIN = False  # True: train both models here instead (the full budget: about 30 min each on a laptop CPU)
+RETRAIN = False  # True: train both models here instead, with their recorded recipes (about 30 min each on a CPU)
 if RETRAIN:
-    models = {name: mnist_models.train_mnist(name, out=f"runs/mnist_{name}.pt").ema.to(DEVICE)
+    models = {name: mnist_models.train_mnist(**mnist_models.recipe(name), out=f"runs/mnist_{name}.pt",
+                                             device=DEVICE).ema.eval()
               for name in ("fm", "diffusion")}
 else:
     models = {name: mnist_models.load_shipped(name, device=DEVICE) for name in ("fm", "diffusion")}
@@ -157,7 +158,7 @@ digits.plot_grids({"test digits": test_x[:16], "blurred (sigma 1.5 px)": blurred
 # `python -m fmlearn mnist-eval --json mnist_eval.json` samples both shipped models with five samplers at
 # NFE 1 to 100 from the same noise and scores 500 digits per point. The flow samplers (Euler, Heun) run on
 # the diffusion model and the diffusion samplers (DDPM, DDIM, DPM-Solver++) on the flow model, through the exact
-# conversions of notebook 04. The full run (about 10 minutes on a laptop CPU) is shipped precomputed.
+# conversions of notebook 04. The full run (about 13 minutes on a 2-core CPU) is shipped precomputed.
 
 # %%
 full = mnist_eval.precomputed()
