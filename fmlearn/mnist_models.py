@@ -17,12 +17,13 @@ line::
 
 (the shipped flow matching model's recipe: about 28 min on a 2-core CPU). Other options set the
 widths (``--channels 16 48 96``), the training-time distribution (``--time-distribution
-logit-normal``), batch size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a progress bar, keeps an EMA of the weights, writes a checkpoint every
-``--checkpoint-every`` steps (atomically), and resumes from ``--out`` when it exists with the same
-configuration: an interrupted run loses at most one interval. The device is chosen automatically
-(cuda > mps > cpu) unless ``--device`` is given. ``--ship`` then exports the EMA weights into the
-package (``fmlearn/checkpoints/mnist_<name>.pt``, about 1.1 MB) with a JSON record beside it: the
-command, the configuration, the training time and an evaluation at NFE 100.
+logit-normal``), batch size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a
+progress bar, keeps an EMA of the weights, writes a checkpoint every ``--checkpoint-every`` steps
+(atomically), and resumes from ``--out`` when it exists with the same configuration: an interrupted
+run loses at most one interval. The device is chosen automatically (cuda > mps > cpu) unless
+``--device`` is given. ``--ship`` then exports the EMA weights into the package
+(``fmlearn/checkpoints/mnist_<name>.pt``, about 1.1 MB) with a JSON record beside it: the command,
+the configuration, the training time and an evaluation at NFE 100.
 
 The shipped models load with :func:`load_shipped` (``"fm"``, ``"diffusion"``, ``"fm-cond"``);
 :func:`recipe` reads the command in a record back into the arguments of :func:`train_mnist`.
@@ -134,9 +135,7 @@ def sample_in_batches(model: PathModel, noise_batches, sampler: str, nfe: int, *
         for x0 in noise_batches:
             out = sample(model, x0 if device is None else x0.to(device), sampler, nfe, generator=generator)
             chunks.append(out.samples.cpu())
-            counted = out.nfe
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+            counted = out.nfe  # (.cpu() above waits for the device, so the time is complete)
     return torch.cat(chunks), counted, time.perf_counter() - start
 
 
@@ -193,19 +192,39 @@ def load_shipped(name: str = "fm", device=None) -> PathModel:
     return load_checkpoint(path, expected=expected, device=device).model.requires_grad_(False)
 
 
-def retrain_command(name: str, steps: int | None = None) -> str:
+def retrain_command(name: str) -> str:
     """The one command that retrains a shipped model and writes it into the package (the command in
     its record when there is one, else the default recipe)."""
-    kind, conditional = SHIPPED[check_choice("shipped model", name, SHIPPED)]
+    check_choice("shipped model", name, SHIPPED)
     record = _shipped_path(name).with_suffix(".json")
-    if steps is None and record.is_file():
+    if record.is_file():
         try:
             return json.loads(record.read_text())["command"]
         except (ValueError, KeyError):
             pass
-    steps = DEFAULTS["steps"] if steps is None else steps
-    return (f"python -m fmlearn train-mnist --objective {kind}{' --conditional' if conditional else ''} "
-            f"--steps {steps} --out runs/mnist_{name.replace('-', '_')}.pt --ship")
+    return _command_for(name)
+
+
+def _command_for(name: str, config: dict | None = None, steps: int | None = None) -> str:
+    """The train-mnist command (with ``--ship``) of shipped model ``name`` trained with a checkpoint's
+    ``config`` for ``steps`` steps; without them, the default recipe. Only settings that differ from
+    :data:`DEFAULTS` are spelled out, so :func:`recipe` reads the same settings back."""
+    kind, conditional = SHIPPED[name]
+    training = (config or {}).get("training", {})
+    net = (config or {}).get("model", {}).get("net", {})
+    options = {"--batch-size": (training.get("batch_size"), DEFAULTS["batch_size"]),
+               "--lr": (training.get("lr"), DEFAULTS["lr"]), "--seed": (training.get("seed"), 0),
+               "--label-dropout": (training.get("label_dropout") if conditional else None, DEFAULTS["label_dropout"]),
+               "--time-distribution": ((config or {}).get("objective", {}).get("time_distribution"),
+                                       DEFAULTS["time_distribution"]),
+               "--channels": (" ".join(map(str, net["channels"])) if "channels" in net else None,
+                              " ".join(map(str, DEFAULTS["channels"])))}
+    words = ["python -m fmlearn train-mnist", f"--objective {kind}"] + (["--conditional"] if conditional else [])
+    words += ["--lr-decay"] if training.get("lr_decay_steps") else []
+    words += [f"{flag} {value}" for flag, (value, default) in options.items() if value not in (None, default)]
+    words += [f"--steps {DEFAULTS['steps'] if steps is None else steps}",
+              f"--out runs/mnist_{name.replace('-', '_')}.pt --ship"]
+    return " ".join(words)
 
 
 def recipe(name: str) -> dict:
@@ -254,7 +273,7 @@ def ship(name: str, run: str | Path, *, result=None, command: str | None = None,
         samplers = ("euler", "ddpm") if kind == "diffusion" else ("euler",)
         evaluation = [evaluate_model(model, s, 100, n=n_eval) for s in samplers]
     record = {"model": name, "objective": kind, "conditional": conditional, "steps": loaded.step,
-              "command": command or retrain_command(name, loaded.step), "config": loaded.config,
+              "command": command or _command_for(name, loaded.config, loaded.step), "config": loaded.config,
               "parameters": sum(p.numel() for p in model.parameters()),
               "bytes": dst.stat().st_size, "torch": torch.__version__, "machine": platform.machine(),
               "evaluation": evaluation}

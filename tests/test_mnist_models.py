@@ -72,6 +72,18 @@ def test_conditional_run_ships_with_a_record(root, tmp_path, monkeypatch):
         mnist_models.load_shipped("fm", device="cpu")
 
 
+def test_a_run_shipped_without_its_command_records_one_that_repeats_it(root, tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path / "pkg")
+    settings = dict(kind="fm", steps=2, conditional=True, label_dropout=0.2, batch_size=3, lr=2e-3, seed=5,
+                    channels=(8, 8, 16), lr_decay=True, time_distribution="logit-normal")
+    out = tmp_path / "run.pt"
+    train_mnist(**settings, out=out, root=root, progress=False, device="cpu")
+    mnist_models.ship("fm-cond", out)  # no command given (a Python session): derived from the run's config
+    command = mnist_models.shipped_record("fm-cond")["command"]
+    assert "--lr-decay" in command and "--channels 8 8 16" in command and "--seed 5" in command
+    assert mnist_models.recipe("fm-cond") == {**settings, "checkpoint_every": mnist_models.DEFAULTS["checkpoint_every"]}
+
+
 def test_missing_shipped_checkpoint_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path)
     with pytest.raises(FileNotFoundError, match="python -m fmlearn train-mnist --objective diffusion"):
