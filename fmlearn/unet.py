@@ -29,6 +29,14 @@ checkpoint) and takes about 0.2 s per training step of batch 64 on one thread (a
 two), so 10-15k steps fit in half an hour. ``channels=(32, 64, 64)`` (547k parameters) is about
 2.4x slower. Almost all the time goes into the 3x3 convolutions at 28x28, whose cost grows as c0^2.
 
+**Patches** (``patch=2``, as in the patch embedding of DiT, Peebles & Xie 2023): the image is
+zero-padded to a multiple of ``4 * patch`` (28 -> 32) and every ``patch x patch`` block of pixels
+becomes ``patch**2`` channels (``pixel_unshuffle``: (B, 1, 32, 32) -> (B, 4, 16, 16)); the UNet above
+runs at 16, 8 and 4 and ``pixel_shuffle`` + a crop turn its output back into (B, 1, 28, 28). Each
+convolution then sees a quarter of the positions, so the same time per step buys twice the widths:
+``UNet((32, 64, 128), patch=2)`` has 1.08M parameters (4.3 MB) and takes about 0.12 s per step of
+batch 64 on two threads, like the default at patch 1.
+
 The output convolution starts at zero, so the untrained network predicts 0 everywhere (a common
 choice for diffusion UNets, Nichol & Dhariwal 2021): the first steps learn the mean of the target
 instead of fighting a random output.
@@ -90,40 +98,46 @@ class UNet(nn.Module):
     r"""A small UNet ``net(x (B, C, S, S), t (B,), y (B,) | None) -> (B, C, S, S)`` (see the module docstring).
 
     Args:
-        channels: feature channels ``(c0, c1, c2)`` at resolutions S, S/2 and S/4 (28, 14, 7 for MNIST).
+        channels: feature channels ``(c0, c1, c2)`` at resolutions R, R/2 and R/4, with R the padded side
+            divided by ``patch`` (28, 14, 7 for MNIST at patch 1; 16, 8, 4 at patch 2).
         time_dim: size of the sinusoidal time embedding (even); the MLP after it has ``4 * c0`` units.
         num_classes: number of labels for a class-conditional model; ``None`` for an unconditional one.
             Labels are ``0 .. num_classes - 1``; the extra index ``num_classes`` (or ``y=None``) is the
             "null" label used to train and sample without a class (classifier-free guidance).
         dropout: dropout rate inside the residual blocks.
         in_channels: image channels C (1 for MNIST).
-        image_size: side S of the square images; must be divisible by 4.
-        attention: one self-attention block at resolution S/4 (49 positions for MNIST; cheap).
+        image_size: side S of the square images (zero-padded inside to a multiple of ``4 * patch``).
+        attention: one self-attention block at the coarsest resolution (49 positions for MNIST; cheap).
+        patch: side of the pixel blocks folded into channels before the first convolution (1: none;
+            2: the UNet runs at half the resolution with 4x the input channels, see the module docstring).
     """
 
     def __init__(self, channels: tuple[int, int, int] | list[int] = (16, 32, 64), time_dim: int = 64,
                  num_classes: int | None = None, dropout: float = 0.0, in_channels: int = 1,
-                 image_size: int = 28, attention: bool = True):
+                 image_size: int = 28, attention: bool = True, patch: int = 1):
         super().__init__()
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must hold 3 sizes (c0, c1, c2), one per resolution, got {channels}.")
         for i, c in enumerate(channels):
             check_positive_int(f"channels[{i}]", c)
-        for arg, value in (("time_dim", time_dim), ("in_channels", in_channels), ("image_size", image_size)):
+        for arg, value in (("time_dim", time_dim), ("in_channels", in_channels), ("image_size", image_size),
+                           ("patch", patch)):
             check_positive_int(arg, value)
         if time_dim % 2:
             raise ValueError(f"time_dim must be even, got {time_dim}.")
-        if image_size % 4:
-            raise ValueError(f"image_size must be divisible by 4 (two halvings), got {image_size}.")
         if num_classes is not None:
             check_positive_int("num_classes", num_classes)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}.")
         self.channels, self.time_dim, self.num_classes = channels, time_dim, num_classes
         self.dropout, self.in_channels, self.image_size, self.attention = dropout, in_channels, image_size, attention
+        self.patch = patch
         self.shape = (in_channels, image_size, image_size)  # PathModel reads the sample shape here
+        padded = -(-image_size // (4 * patch)) * 4 * patch  # the next multiple of 4 * patch: two halvings
+        self.pad = ((padded - image_size) // 2, (padded - image_size + 1) // 2)  # (before, after) on each side
         c0, c1, c2 = channels
+        c_in = in_channels * patch * patch  # channels after folding each patch x patch block
         emb_dim = 4 * c0
 
         self.time_embed = SinusoidalTimeEmbedding(time_dim)
@@ -131,7 +145,7 @@ class UNet(nn.Module):
         # one extra row: index num_classes is the null label (no class)
         self.label_embed = nn.Embedding(num_classes + 1, emb_dim) if num_classes is not None else None
 
-        self.stem = nn.Conv2d(in_channels, c0, 3, padding=1)
+        self.stem = nn.Conv2d(c_in, c0, 3, padding=1)
         self.down0 = ResBlock(c0, c0, emb_dim, dropout)
         self.pool0 = nn.Conv2d(c0, c0, 3, stride=2, padding=1)
         self.down1 = ResBlock(c0, c1, emb_dim, dropout)
@@ -145,7 +159,7 @@ class UNet(nn.Module):
         self.unpool0 = nn.ConvTranspose2d(c1, c1, 2, stride=2)
         self.up0 = ResBlock(c1 + c0, c0, emb_dim, dropout)
         self.out_norm = nn.GroupNorm(_groups(c0), c0)
-        self.out_conv = nn.Conv2d(c0, in_channels, 3, padding=1)
+        self.out_conv = nn.Conv2d(c0, c_in, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight)
         nn.init.zeros_(self.out_conv.bias)
 
@@ -153,7 +167,8 @@ class UNet(nn.Module):
         """Constructor arguments (plain JSON types) plus ``"kind": "unet"``, for :func:`~fmlearn.models.build_net`."""
         return {"kind": "unet", "channels": list(self.channels), "time_dim": self.time_dim,
                 "num_classes": self.num_classes, "dropout": self.dropout, "in_channels": self.in_channels,
-                "image_size": self.image_size, "attention": self.attention}
+                "image_size": self.image_size, "attention": self.attention,
+                **({"patch": self.patch} if self.patch != 1 else {})}  # (older checkpoints have no "patch")
 
     def _check(self, x: Tensor, t: Tensor, y: Tensor | None) -> None:
         want = "(B, " + ", ".join(map(str, self.shape)) + ")"
@@ -185,17 +200,27 @@ class UNet(nn.Module):
             if y is None:
                 y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
             emb = emb + self.label_embed(y.long())  # (B, E)
-        h1 = self.down0(self.stem(x), emb)  # (B, c0, S, S)
-        h2 = self.down1(self.pool0(h1), emb)  # (B, c1, S/2, S/2)
-        h = self.down2(self.pool1(h2), emb)  # (B, c2, S/4, S/4)
-        h = self.mid(self.attn(h), emb)  # (B, c2, S/4, S/4)
-        h = self.up1(torch.cat([self.unpool1(h), h2], dim=1), emb)  # (B, c1, S/2, S/2)
-        h = self.up0(torch.cat([self.unpool0(h), h1], dim=1), emb)  # (B, c0, S, S)
-        return self.out_conv(F.silu(self.out_norm(h)))  # (B, C, S, S)
+        (a, b), p = self.pad, self.patch
+        if a or b:
+            x = F.pad(x, (a, b, a, b))  # (B, C, P, P), P = S + a + b a multiple of 4 p
+        if p > 1:
+            x = F.pixel_unshuffle(x, p)  # (B, C p^2, P/p, P/p): each p x p block becomes channels
+        # below, R = P / p is the working resolution (S = 28 for the default, 16 for patch=2)
+        h1 = self.down0(self.stem(x), emb)  # (B, c0, R, R)
+        h2 = self.down1(self.pool0(h1), emb)  # (B, c1, R/2, R/2)
+        h = self.down2(self.pool1(h2), emb)  # (B, c2, R/4, R/4)
+        h = self.mid(self.attn(h), emb)  # (B, c2, R/4, R/4)
+        h = self.up1(torch.cat([self.unpool1(h), h2], dim=1), emb)  # (B, c1, R/2, R/2)
+        h = self.up0(torch.cat([self.unpool0(h), h1], dim=1), emb)  # (B, c0, R, R)
+        out = self.out_conv(F.silu(self.out_norm(h)))  # (B, C p^2, R, R)
+        if p > 1:
+            out = F.pixel_shuffle(out, p)  # (B, C, P, P)
+        return out[..., a:a + self.image_size, a:a + self.image_size] if a or b else out  # (B, C, S, S)
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
-        return f"channels={self.channels}, num_classes={self.num_classes}, parameters={n:,}"
+        patch = f", patch={self.patch}" if self.patch != 1 else ""
+        return f"channels={self.channels}{patch}, num_classes={self.num_classes}, parameters={n:,}"
 
 
 register_net("unet", UNet)

@@ -75,12 +75,13 @@ def test_conditional_run_ships_with_a_record(root, tmp_path, monkeypatch):
 def test_a_run_shipped_without_its_command_records_one_that_repeats_it(root, tmp_path, monkeypatch):
     monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path / "pkg")
     settings = dict(kind="fm", steps=2, conditional=True, label_dropout=0.2, batch_size=3, lr=2e-3, seed=5,
-                    channels=(8, 8, 16), lr_decay=True, time_distribution="logit-normal")
+                    channels=(8, 8, 16), lr_decay=True, time_distribution="logit-normal", patch=2, precision="bf16")
     out = tmp_path / "run.pt"
     train_mnist(**settings, out=out, root=root, progress=False, device="cpu")
     mnist_models.ship("fm-cond", out)  # no command given (a Python session): derived from the run's config
     command = mnist_models.shipped_record("fm-cond")["command"]
     assert "--lr-decay" in command and "--channels 8 8 16" in command and "--seed 5" in command
+    assert "--patch 2" in command and "--precision bf16" in command
     assert mnist_models.recipe("fm-cond") == {**settings, "checkpoint_every": mnist_models.DEFAULTS["checkpoint_every"]}
 
 
@@ -155,6 +156,8 @@ def test_recipe_repeats_the_recorded_training(name):
     assert list(kw["channels"]) == record["config"]["model"]["net"]["channels"]
     assert training.get("lr_decay_steps") == (kw["steps"] if kw["lr_decay"] else None)
     assert kw["time_distribution"] == record["config"]["objective"]["time_distribution"]
+    assert kw["patch"] == record["config"]["model"]["net"].get("patch", 1)
+    assert kw["precision"] == training.get("precision", "fp32")
 
 
 def test_recipe_refuses_a_bad_record(tmp_path, monkeypatch):

@@ -232,3 +232,26 @@ def test_cosine_lr_decay_schedule_and_exact_resume(tmp_path):
     assert _same(_weights(resumed.model), _weights(whole.model))
     with pytest.raises(CheckpointError, match="lr_decay_steps"):  # another total: another schedule
         train(_model(), data, "fm", steps=9, lr_decay=True, progress=False, checkpoint=path)
+
+
+def test_bf16_mixed_precision_trains_float32_weights_and_is_part_of_the_run(tmp_path):
+    trainer = Trainer(_model(), "moons", "fm", precision="bf16", device="cpu")
+    x, t = torch.randn(8, 2), torch.rand(8)
+    with trainer.autocast():
+        assert trainer.model.net(x, t).dtype == torch.bfloat16  # the linear layers run in bfloat16
+    assert trainer.model.net(x, t).dtype == torch.float32  # outside the context: float32 again
+    with torch.no_grad(), trainer.autocast():
+        half = trainer.model.net(x, t).float()
+    torch.testing.assert_close(half, trainer.model.net(x, t), atol=0.05, rtol=0.05)  # bf16 keeps ~3 digits
+    fp32 = train(_model(), "moons", steps=300, lr=1e-2, progress=False)
+    bf16 = train(_model(), "moons", steps=300, lr=1e-2, progress=False, precision="bf16", checkpoint=tmp_path / "b.pt")
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    first, last = bf16.history[:30].mean(), bf16.history[-30:].mean()
+    assert last < 0.8 * first and abs(last - fp32.history[-30:].mean()) < 0.1 * first  # learns like fp32
+    assert load_checkpoint(tmp_path / "b.pt", device="cpu").config["training"]["precision"] == "bf16"
+    assert "precision" not in trainer.run_config()["training"] or trainer.precision == "bf16"
+    assert "precision" not in Trainer(_model(), "moons", "fm").run_config()["training"]  # older checkpoints match
+    with pytest.raises(CheckpointError, match="precision"):  # resuming with other arithmetic is another run
+        train(_model(), "moons", steps=310, lr=1e-2, progress=False, checkpoint=tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(_model(), "moons", "fm", precision="fp16")

@@ -64,7 +64,8 @@ def test_output_depends_on_t_and_y():
     torch.testing.assert_close(null, by_y[2:].expand(3, -1, -1, -1))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"num_classes": 10, "channels": (8, 16, 16), "attention": False}])
+@pytest.mark.parametrize("kwargs", [{}, {"num_classes": 10, "channels": (8, 16, 16), "attention": False},
+                                    {"channels": (8, 16, 32), "patch": 2}])
 def test_rebuild_from_config(kwargs):
     torch.manual_seed(0)
     net = _perturbed(UNet(**kwargs)).eval()
@@ -129,8 +130,8 @@ def test_bad_t_and_labels_raise():
         UNet()(x, t, torch.tensor([0, 1, 2, 3]))
 
 
-@pytest.mark.parametrize("kwargs", [{"channels": (16, 32)}, {"image_size": 30}, {"time_dim": 15},
-                                    {"dropout": 1.0}, {"num_classes": 0}])
+@pytest.mark.parametrize("kwargs", [{"channels": (16, 32)}, {"image_size": 0}, {"time_dim": 15},
+                                    {"dropout": 1.0}, {"num_classes": 0}, {"patch": 0}])
 def test_bad_constructor_arguments_raise(kwargs):
     with pytest.raises(ValueError):
         UNet(**kwargs)
@@ -157,3 +158,41 @@ def test_checkpoint_round_trip(tmp_path):
     y = torch.tensor([0, 1, 2, 10])
     with torch.no_grad():
         torch.testing.assert_close(loaded.model.net(x, t, y), model.net.eval()(x, t, y), rtol=0, atol=0)
+
+
+def _by_hand(net: UNet, x, t, pad: int, patch: int):
+    """The patched UNet computed independently: the same layers on a padded, unshuffled input."""
+    inner = UNet(net.channels, net.time_dim, net.num_classes, net.dropout, in_channels=patch * patch,
+                 image_size=(x.shape[-1] + 2 * pad) // patch, attention=net.attention)  # patch 1, no padding
+    inner.load_state_dict(net.state_dict())
+    h = torch.nn.functional.pixel_unshuffle(torch.nn.functional.pad(x, (pad,) * 4), patch)
+    out = torch.nn.functional.pixel_shuffle(inner.eval()(h, t), patch)
+    return out[..., pad:pad + x.shape[-1], pad:pad + x.shape[-1]]
+
+
+def test_patch_2_equals_pad_unshuffle_unet_shuffle_crop():
+    torch.manual_seed(0)
+    net = _perturbed(UNet((8, 16, 32), patch=2)).eval()
+    assert net.pad == (2, 2) and net.stem.in_channels == 4 and net.out_conv.out_channels == 4
+    x, t = _inputs()
+    with torch.no_grad():
+        out = net(x, t)
+        assert out.shape == x.shape
+        torch.testing.assert_close(out, _by_hand(net, x, t, pad=2, patch=2), rtol=0, atol=0)
+    assert "patch=2" in repr(net) and net.config()["patch"] == 2
+
+
+def test_patch_2_budget_and_padding_of_other_sizes():
+    net = UNet((32, 64, 128), patch=2)
+    assert sum(p.numel() for p in net.parameters()) == 1_082_532  # <= 2M, 4.3 MB in float32
+    odd = UNet((8, 8, 8), image_size=30, patch=1)  # 30 -> 32: one pixel of padding on each side
+    assert odd.pad == (1, 1)
+    x = torch.randn(2, 1, 30, 30)
+    assert odd(x, torch.rand(2)).shape == x.shape
+    assert UNet((8, 8, 8), image_size=29).pad == (1, 2)  # an odd total: the extra row after
+
+
+def test_configs_without_patch_build_the_unpatched_unet():
+    cfg = UNet().config()
+    assert "patch" not in cfg  # the configs of checkpoints written before patches existed
+    assert build_net(cfg).patch == 1
