@@ -7,14 +7,16 @@ objective      path, prediction        loss
 ``diffusion``  cosine VP, noise        DDPM's noise regression (``Objective.preset("diffusion")``)
 =============  ======================  ==========================================================
 
-Both use :class:`fmlearn.unet.UNet` with the same channels, batch size, learning rate and steps,
-so that notebook 08 compares the families and nothing else. ``--conditional`` gives the UNet a
+The shipped models use :class:`fmlearn.unet.UNet` with the same channels, batch size, learning-rate
+schedule, precision and steps, so that notebook 08 compares the families: path, prediction, and the
+loss weighting that suits each (logit-normal training times for flow matching, uniform for
+diffusion: each measured both ways, see the README). ``--conditional`` gives the UNet a
 label input and trains it with label dropout (10% of the labels replaced by the null label), the
 model of classifier-free guidance (notebook 09, :mod:`fmlearn.guidance`). Train from the command
 line::
 
     python -m fmlearn train-mnist --objective fm --lr-decay --time-distribution logit-normal \
-        --precision bf16 --steps 17000 --out runs/mnist_fm.pt
+        --precision bf16 --steps 15000 --out runs/mnist_fm.pt
 
 (the shipped flow matching model's recipe: about 25 min on a 2-core CPU with native bfloat16; the
 record beside each shipped checkpoint holds its exact command). Other options set the widths
