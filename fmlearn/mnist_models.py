@@ -21,7 +21,8 @@ line::
 (the shipped flow matching model's recipe: about 25 min on a 2-core CPU with native bfloat16; the
 record beside each shipped checkpoint holds its exact command). Other options set the widths
 (``--channels 16 48 96``), patches (``--patch 2``), the training-time distribution, the arithmetic
-(``--precision bf16``: mixed precision, 1.3x faster here, slower on CPUs without bfloat16), batch
+(``--precision bf16``: mixed precision, 1.3x faster here, possibly much slower on CPUs without native
+bfloat16), batch
 size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a
 progress bar, keeps an EMA of the weights, writes a checkpoint every ``--checkpoint-every`` steps
 (atomically), and resumes from ``--out`` when it exists with the same configuration: an interrupted
