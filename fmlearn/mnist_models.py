@@ -22,9 +22,8 @@ line::
 record beside each shipped checkpoint holds its exact command). Other options set the widths
 (``--channels 16 48 96``), patches (``--patch 2``), the training-time distribution, the arithmetic
 (``--precision bf16``: mixed precision, 1.3x faster here, possibly much slower on CPUs without native
-bfloat16), batch
-size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a
-progress bar, keeps an EMA of the weights, writes a checkpoint every ``--checkpoint-every`` steps
+bfloat16), batch size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a progress
+bar, keeps an EMA of the weights, writes a checkpoint every ``--checkpoint-every`` steps
 (atomically), and resumes from ``--out`` when it exists with the same configuration: an interrupted
 run loses at most one interval. The device is chosen automatically (cuda > mps > cpu) unless
 ``--device`` is given. ``--ship`` then exports the EMA weights into the package
