@@ -299,6 +299,9 @@ def ship(name: str, run: str | Path, *, result=None, command: str | None = None,
 
 # ---- command line -------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
+    from .losses import TIME_DISTRIBUTIONS
+    from .training import PRECISIONS
+
     parser.add_argument("--objective", "--model", dest="objective", default="fm", choices=sorted(KINDS),
                         help="fm or diffusion (default fm)")
     parser.add_argument("--conditional", action="store_true",
@@ -314,10 +317,10 @@ def add_arguments(parser) -> None:
                         help="UNet widths at its three resolutions (default %(default)s)")
     parser.add_argument("--patch", type=int, default=DEFAULTS["patch"], choices=[1, 2],
                         help="2: fold 2x2 pixel blocks into channels, the UNet runs at 16x16..4x4 (default 1)")
-    parser.add_argument("--precision", default=DEFAULTS["precision"], choices=["fp32", "bf16"],
+    parser.add_argument("--precision", default=DEFAULTS["precision"], choices=PRECISIONS,
                         help="bf16: mixed precision, faster on CPUs with native bfloat16 (default fp32)")
     parser.add_argument("--time-distribution", default=DEFAULTS["time_distribution"],
-                        choices=["uniform", "logit-normal"], help="how training times are drawn (default uniform)")
+                        choices=TIME_DISTRIBUTIONS, help="how training times are drawn (default uniform)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")

@@ -205,7 +205,7 @@ class UNet(nn.Module):
             x = F.pad(x, (a, b, a, b))  # (B, C, P, P), P = S + a + b a multiple of 4 p
         if p > 1:
             x = F.pixel_unshuffle(x, p)  # (B, C p^2, P/p, P/p): each p x p block becomes channels
-        # below, R = P / p is the working resolution (S = 28 for the default, 16 for patch=2)
+        # below, R = P / p is the working resolution (28 for MNIST at patch 1, 16 at patch 2)
         h1 = self.down0(self.stem(x), emb)  # (B, c0, R, R)
         h2 = self.down1(self.pool0(h1), emb)  # (B, c1, R/2, R/2)
         h = self.down2(self.pool1(h2), emb)  # (B, c2, R/4, R/4)
