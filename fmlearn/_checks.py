@@ -19,7 +19,7 @@ def check_choice(arg: str, value: str, options: Iterable[str]) -> str:
 
 
 def check_tensor(arg: str, x, *, ndim: int | None = None, min_ndim: int | None = None,
-                 dim: int | None = None, finite: bool = True) -> Tensor:
+                 dim: int | None = None, finite: bool = True, min_len: int | None = None) -> Tensor:
     """Check that ``x`` is a floating-point tensor of the expected rank, last size and finite values.
 
     Args:
@@ -29,6 +29,7 @@ def check_tensor(arg: str, x, *, ndim: int | None = None, min_ndim: int | None =
         min_ndim: least number of dimensions, e.g. 2 for (B, ...).
         dim: expected size of the last dimension (the data dimension D).
         finite: refuse NaN and inf.
+        min_len: least size of the first (batch) dimension, e.g. 1 to refuse an empty batch.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{arg} must be a torch.Tensor, got {type(x).__name__}; "
@@ -39,6 +40,9 @@ def check_tensor(arg: str, x, *, ndim: int | None = None, min_ndim: int | None =
         raise ValueError(f"{arg} must have {ndim} dimensions, got shape {tuple(x.shape)}.")
     if min_ndim is not None and x.ndim < min_ndim:
         raise ValueError(f"{arg} must have at least {min_ndim} dimensions (B, ...), got shape {tuple(x.shape)}.")
+    if min_len is not None and (x.ndim == 0 or x.shape[0] < min_len):
+        raise ValueError(f"{arg} must hold at least {min_len} row{'s' if min_len > 1 else ''} (points, first "
+                         f"dimension), got shape {tuple(x.shape)}.")
     if dim is not None and x.shape[-1] != dim:
         raise ValueError(f"{arg} must have last dimension {dim}, got shape {tuple(x.shape)}.")
     if finite and not bool(torch.isfinite(x).all()):
@@ -67,3 +71,13 @@ def check_positive_int(arg: str, value, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{arg} must be >= {minimum}, got {value}.")
     return value
+
+
+def like_model(model, x: Tensor) -> Tensor:
+    """``x`` in the dtype and on the device of ``model``'s first floating parameter or buffer (if any).
+
+    So float64 (or float16) input to a float32 network just works, instead of failing deep inside a matmul.
+    """
+    tensors = list(model.parameters()) + list(model.buffers()) if isinstance(model, torch.nn.Module) else []
+    ref = next((p for p in tensors if p.is_floating_point()), None)
+    return x if ref is None or (x.dtype == ref.dtype and x.device == ref.device) else x.to(ref.device, ref.dtype)

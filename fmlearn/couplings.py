@@ -48,8 +48,8 @@ def ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
 
 def ot_coupling(x0: Tensor, x1: Tensor) -> tuple[Tensor, Tensor]:
     """Minibatch exact OT: returns ``(x0[perm], x1)`` so that row i of the noise is paired with row i of the data."""
-    check_tensor("x0", x0, min_ndim=2)
-    check_tensor("x1", x1, min_ndim=2)
+    check_tensor("x0", x0, min_ndim=2, min_len=1)
+    check_tensor("x1", x1, min_ndim=2, min_len=1)
     return x0[ot_permutation(x0, x1)], x1
 
 

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from ._checks import check_tensor
 from .schedules import Schedule, broadcast_time, get_schedule
 
-__all__ = ["GaussianMixture", "default_mixture", "OptimalModel", "optimal_model"]
+__all__ = ["GaussianMixture", "default_mixture", "OptimalModel", "optimal_model", "gaussian_flow_map"]
 
 
 class GaussianMixture:
@@ -161,3 +161,45 @@ def optimal_model(mixture: GaussianMixture, schedule: Schedule | str = "linear")
     """A :class:`~fmlearn.models.PathModel` whose network is the exact optimum for ``mixture`` data."""
     from .models import PathModel
     return PathModel(OptimalModel(mixture, schedule), schedule, "data", shape=(mixture.dim,))
+
+
+def gaussian_flow_map(mean: Tensor, cov: Tensor, schedule: str | Schedule, t0: float, t1: float
+                      ) -> tuple[Tensor, Tensor]:
+    r"""The exact probability-flow map from time ``t0`` to ``t1`` for Gaussian data ``N(mean, cov)``.
+
+    On the path ``x_t = alpha_t x_1 + sigma_t x_0`` the marginal is ``N(m_t, C_t)`` with ``m_t = alpha_t mu``
+    and ``C_t = alpha_t^2 Sigma + sigma_t^2 I``. The marginal velocity is affine,
+    ``v(x, t) = m_t' + (1/2) C_t' C_t^{-1} (x - m_t)``, and all ``C_t`` share ``Sigma``'s eigenbasis, so the
+    ODE moves each eigen-coordinate by ``sqrt(c_{t1} / c_{t0})``:
+
+    .. math::  \Phi(x) = m_{t_1} + A (x - m_{t_0}), \qquad A = C_{t_1}^{1/2} C_{t_0}^{-1/2}.
+
+    A sampler that starts from ``N(0, I)`` at ``t0`` ends, if exact, at ``N(m_{t1} - A m_{t0}, A A^T)``.
+
+    Args:
+        mean: the data mean mu, shape (D,).
+        cov: the data covariance Sigma, shape (D, D), symmetric positive semi-definite.
+        schedule: the path.
+        t0, t1: start and end times.
+
+    Returns:
+        ``(A, b)`` with ``Phi(x) = x A^T + b`` for rows x: A of shape (D, D), b of shape (D,), float64.
+    """
+    mean = check_tensor("mean", torch.as_tensor(mean, dtype=torch.float64), ndim=1)
+    cov = check_tensor("cov", torch.as_tensor(cov, dtype=torch.float64), ndim=2)
+    if cov.shape != (mean.shape[0],) * 2:
+        raise ValueError(f"cov must have shape ({mean.shape[0]}, {mean.shape[0]}) to match mean, got {tuple(cov.shape)}.")
+    schedule = get_schedule(schedule)
+    lam, u = torch.linalg.eigh(cov)
+    lam = lam.clamp_min(0.0)
+
+    def coef(t):
+        tt = torch.tensor(float(t), dtype=torch.float64)
+        return schedule.alpha(tt), schedule.sigma(tt)
+
+    (a0, s0), (a1, s1) = coef(t0), coef(t1)
+    c0, c1 = a0 ** 2 * lam + s0 ** 2, a1 ** 2 * lam + s1 ** 2  # (D,): C_t's eigenvalues
+    if bool((c0 <= 0).any()):
+        raise ValueError(f"the marginal at t0={t0} is degenerate (C_t0 singular); start where sigma > 0.")
+    a = u @ torch.diag((c1 / c0).sqrt()) @ u.T  # (D, D)
+    return a, a1 * mean - a @ (a0 * mean)

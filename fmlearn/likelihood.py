@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_positive_int, check_tensor
+from ._checks import check_choice, check_positive_int, check_tensor, like_model
 from .samplers import _Counted, _odeint, _singular
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def log_likelihood(model: PathModel, x: Tensor, *, divergence: str = "exact", n_
     Returns:
         :class:`LikelihoodResult`.
     """
-    x = check_tensor("x", x, ndim=2)
+    x = like_model(model, check_tensor("x", x, ndim=2, min_len=1))  # e.g. float64 points for a float32 network
     check_choice("divergence", divergence, DIVERGENCES)
     check_choice("method", method, _ADAPTIVE)
     check_positive_int("n_probes", n_probes)

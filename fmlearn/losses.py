@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from ._checks import check_choice, check_tensor, check_time, like_model
 from .couplings import get_coupling
 from .parametrizations import canonical, convert, from_data_and_noise
 from .schedules import CosineSchedule, LinearSchedule, Schedule, get_schedule
@@ -66,7 +66,7 @@ def equivalent_weight(t: Tensor, schedule: Schedule, src: str, dst: str) -> Tens
     Conversions are affine in the prediction, ``dst = c(t) src + b(t) x``, so ``w = c(t)^2``.
     """
     ones = torch.ones_like(t)[:, None]  # (B, 1): a unit prediction
-    c = convert(ones, src, dst, torch.zeros_like(ones), t, schedule)  # (B, 1): c(t) * 1 + b(t) * 0
+    c = convert(ones, src, dst, torch.zeros_like(ones), t, schedule, check=False)  # (B, 1): c(t) * 1 + b(t) * 0
     return c[:, 0].square()
 
 
@@ -129,7 +129,7 @@ def path_loss(net, x0: Tensor, x1: Tensor, t: Tensor, schedule: Schedule, parame
         scalar loss (squared error averaged over dimensions, weighted, averaged over the batch).
     """
     xt = schedule.interpolate(x0, x1, t)  # (B, ...)
-    target = from_data_and_noise(x1, x0, parametrization, t, schedule)  # (B, ...)
+    target = from_data_and_noise(x1, x0, parametrization, t, schedule, check=False)  # (B, ...)
     err = (net(xt, t) - target).square().flatten(1).mean(1)  # (B,)
     if weighting is None or weighting == "none":
         return err.mean()
@@ -173,7 +173,7 @@ class Objective:
         return cls(**presets[check_choice("objective", name, presets)])
 
     def loss(self, net, x0: Tensor, x1: Tensor, t: Tensor | None = None, *,
-             generator: torch.Generator | None = None) -> Tensor:
+             generator: torch.Generator | None = None, check: bool = True) -> Tensor:
         """Couple the batch, draw times (unless given) and return the scalar loss.
 
         Args:
@@ -181,12 +181,30 @@ class Objective:
             x0: noise, shape (B, ...).
             x1: data, shape (B, ...).
             t: optional times (B,); drawn from ``time_distribution`` with ``generator`` if None.
+            check: check x0, x1 and t (finite floats, matching shapes; converted to the network's dtype);
+                the :class:`~fmlearn.training.Trainer` skips it, having checked its batches itself.
         """
+        if check:
+            x0, x1 = self._checked(net, x0, x1, t)
         x0, x1 = self._coupling_fn(x0, x1)
         if t is None:
             t = sample_time(x1.shape[0], self.schedule, self.time_distribution, generator=generator,
                             device=x1.device).to(x1.dtype)
         return path_loss(net, x0, x1, t, self.schedule, self.parametrization, self.weighting)
+
+    @staticmethod
+    def _checked(net, x0, x1, t) -> tuple[Tensor, Tensor]:
+        check_tensor("x0", x0, min_ndim=2, min_len=1)
+        check_tensor("x1", x1, min_ndim=2, min_len=1)
+        if x0.shape != x1.shape:
+            raise ValueError(f"x0 and x1 must have the same shape (B, ...), got {tuple(x0.shape)} and {tuple(x1.shape)}.")
+        want = getattr(net, "shape", None) or ((net.dim,) if isinstance(getattr(net, "dim", None), int) else None)
+        if want is not None and tuple(x1.shape[1:]) != tuple(want):
+            raise ValueError(f"x0 and x1 must have shape (B, {', '.join(map(str, want))}) for this network, got "
+                             f"{tuple(x1.shape)}.")
+        if t is not None:
+            check_time("t", check_tensor("t", t), batch=x1.shape[0])
+        return like_model(net, x0), like_model(net, x1)  # e.g. float64 data for a float32 network
 
     def config(self) -> dict:
         if callable(self.coupling) or callable(self.weighting):

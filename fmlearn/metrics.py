@@ -38,6 +38,9 @@ def _clouds(x, y) -> tuple[Tensor, Tensor]:
     y = check_tensor("y", y, ndim=2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension D, got shapes {tuple(x.shape)} and {tuple(y.shape)}.")
+    for arg, cloud in (("x", x), ("y", y)):
+        if cloud.shape[0] == 0 or cloud.shape[1] == 0:
+            raise ValueError(f"{arg} must hold at least one point of dimension >= 1, got shape {tuple(cloud.shape)}.")
     return x.detach().double(), y.detach().to(x.device, torch.float64)
 
 

@@ -105,7 +105,7 @@ class PathModel(nn.Module):
     def predict(self, x: Tensor, t: Tensor | float, kind: str = "velocity") -> Tensor:
         """The network's prediction converted to ``kind`` (velocity, noise, data or score), shape (B, ...)."""
         out = self(x, t)
-        return convert(out, self.parametrization, kind, x, t, self.schedule)
+        return convert(out, self.parametrization, kind, x, t, self.schedule, check=False)
 
     def velocity(self, x: Tensor, t: Tensor | float) -> Tensor:
         """The velocity field ``v(x, t)`` of the model's probability-flow ODE, shape (B, ...)."""

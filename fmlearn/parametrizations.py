@@ -23,9 +23,10 @@ evaluate it there). The VP schedules' time domains avoid their singular ends (se
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from ._checks import check_choice, check_tensor
 from .schedules import Schedule
 
 __all__ = ["PARAMETRIZATIONS", "canonical", "to_data_and_noise", "from_data_and_noise", "convert"]
@@ -40,8 +41,41 @@ def canonical(kind: str) -> str:
     return check_choice("parametrization", kind, PARAMETRIZATIONS)
 
 
+def _check_time(t, batch: int) -> None:
+    """``t``: a finite number or a floating tensor of shape () or (B,), in [0, 1]."""
+    if isinstance(t, Tensor):
+        check_tensor("t", t)
+        if t.ndim > 0 and (t.shape[0] != batch or t.numel() != batch):  # (), (B,) or (B, 1, ..., 1)
+            raise ValueError(f"t must be a number or have shape () or ({batch},), got shape {tuple(t.shape)}.")
+        lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 0.0)
+    elif isinstance(t, (int, float)) and not isinstance(t, bool):
+        lo = hi = float(t)
+    else:
+        raise TypeError(f"t must be a number or a torch.Tensor of shape (B,), got {type(t).__name__}.")
+    if not (0.0 <= lo and hi <= 1.0):  # also refuses NaN
+        raise ValueError(f"t must lie in [0, 1] (t=0 noise, t=1 data), got values from {lo:.4g} to {hi:.4g}.")
+
+
+def _check_pair(a_name: str, a, b_name: str, b) -> None:
+    """Two finite floating tensors of one shape (B, ...), B >= 1."""
+    check_tensor(a_name, a, min_ndim=1)
+    check_tensor(b_name, b, min_ndim=1)
+    if a.shape != b.shape:
+        raise ValueError(f"{a_name} and {b_name} must have the same shape (B, ...), got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}.")
+
+
+def _check_finite_result(out: Tensor, kind: str, t) -> Tensor:
+    """Finite inputs, non-finite output: the conversion is singular at t (see the module's note)."""
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"t: the {kind!r} conversion is singular at this time (alpha_t = 0 for noise and score "
+                         f"predictions, sigma_t = 0 for data predictions and scores); use a time inside the "
+                         f"path, e.g. t in [schedule.t_min, schedule.t_max] away from the singular end.")
+    return out
+
+
 def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
-                      schedule: Schedule) -> tuple[Tensor, Tensor]:
+                      schedule: Schedule, *, check: bool = True) -> tuple[Tensor, Tensor]:
     """Recover ``(x1_hat, x0_hat)`` from a prediction.
 
     Args:
@@ -50,11 +84,18 @@ def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
         x: the current point x_t, shape (B, ...).
         t: time, a float or shape (B,).
         schedule: the path.
+        check: check the arguments (shapes, dtypes, finite values, t in [0, 1]) and refuse a singular
+            conversion; the samplers, which call this at every step with their own checked inputs, skip it.
 
     Returns:
         ``(x1_hat, x0_hat)``, each shape (B, ...), with ``x = alpha x1_hat + sigma x0_hat`` exactly.
     """
     kind = canonical(kind)
+    if check:
+        _check_pair("pred", pred, "x", x)
+        _check_time(t, x.shape[0])
+        x1, x0 = to_data_and_noise(pred, kind, x, t, schedule, check=False)
+        return _check_finite_result(x1, kind, t), _check_finite_result(x0, kind, t)
     a, s, da, ds = schedule.coefficients(t, x)  # each (B, 1, ..., 1)
     if kind == "data":
         x1 = pred
@@ -72,7 +113,8 @@ def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
     return x1, x0
 
 
-def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, schedule: Schedule) -> Tensor:
+def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, schedule: Schedule, *,
+                        check: bool = True) -> Tensor:
     """Express the pair ``(x1, x0)`` as the parametrization ``kind`` at time t.
 
     Args:
@@ -81,11 +123,16 @@ def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, sc
         kind: ``velocity``, ``noise``, ``data`` or ``score``.
         t: time, a float or shape (B,).
         schedule: the path.
+        check: check the arguments and refuse a singular conversion (see :func:`to_data_and_noise`).
 
     Returns:
         The prediction, shape (B, ...).
     """
     kind = canonical(kind)
+    if check:
+        _check_pair("x1", x1, "x0", x0)
+        _check_time(t, x1.shape[0])
+        return _check_finite_result(from_data_and_noise(x1, x0, kind, t, schedule, check=False), kind, t)
     if kind == "data":
         return x1
     if kind == "noise":
@@ -96,14 +143,22 @@ def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, sc
     return da * x1 + ds * x0  # velocity
 
 
-def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor | float, schedule: Schedule) -> Tensor:
+def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor | float, schedule: Schedule, *,
+            check: bool = True) -> Tensor:
     """Convert a prediction from parametrization ``src`` to ``dst`` at the point ``x`` (x_t) and time ``t``.
 
     Example: the velocity implied by a noise-predicting diffusion model is
-    ``convert(eps_hat, "noise", "velocity", x, t, schedule)``.
+    ``convert(eps_hat, "noise", "velocity", x, t, schedule)``. Shapes: pred and x (B, ...), t a float or (B,).
+    ``check`` as in :func:`to_data_and_noise`.
     """
     src, dst = canonical(src), canonical(dst)
+    if check:
+        _check_pair("pred", pred, "x", x)
+        _check_time(t, x.shape[0])
+        if src == dst:
+            return pred
+        return _check_finite_result(convert(pred, src, dst, x, t, schedule, check=False), f"{src} -> {dst}", t)
     if src == dst:
         return pred
-    x1, x0 = to_data_and_noise(pred, src, x, t, schedule)
-    return from_data_and_noise(x1, x0, dst, t, schedule)
+    x1, x0 = to_data_and_noise(pred, src, x, t, schedule, check=False)
+    return from_data_and_noise(x1, x0, dst, t, schedule, check=False)

@@ -109,10 +109,10 @@ class OneStepObjective(Objective):
     """
 
     def loss(self, net, x0: Tensor, x1: Tensor, t: Tensor | None = None, *,
-             generator: torch.Generator | None = None) -> Tensor:
+             generator: torch.Generator | None = None, check: bool = True) -> Tensor:
         if t is None:
             t = torch.full((x1.shape[0],), float(self.schedule.t_min), dtype=x1.dtype, device=x1.device)  # (B,)
-        return super().loss(net, x0, x1, t, generator=generator)
+        return super().loss(net, x0, x1, t, generator=generator, check=check)
 
     def config(self) -> dict:
         return {**super().config(), "time_distribution": "t_min"}

@@ -11,10 +11,12 @@ name           update (from time ``t`` to the next time ``u > t``)   kind       
 ``midpoint``   explicit midpoint                                     ODE, order 2    2
 ``rk4``        classic Runge-Kutta                                   ODE, order 4    4
 ``dopri5``     adaptive Dormand-Prince (torchdiffeq)                 ODE, adaptive   counted
-``ddpm``       ancestral: a draw from ``q(x_u | x_t, x1_hat)``       SDE             1
+``ddpm``       ancestral: a draw from ``q(x_u | x_t, x1_hat)``,      SDE             1
+               its mean on the last step (Ho et al. 2020, Alg. 2)
 ``ddim``       ``a_u x1_hat + sqrt(s_u^2 - c^2) x0_hat + c z``       ODE (eta = 0)   1
 ``em``         Euler-Maruyama on a reverse-time SDE                  SDE             1
-``dpm++2m``    DPM-Solver++(2M), multistep in log-SNR                ODE, order 2    1
+``dpm++2m``    DPM-Solver++(2M), multistep in log-SNR, first-order   ODE, order 2    1
+               first and last steps (Lu et al. 2022)
 =============  ====================================================  ==============  ========
 
 **NFE is counted, not claimed.** :func:`sample` wraps the model in a counter; every network call,
@@ -33,13 +35,14 @@ start there, so :func:`sample` refuses and asks for a later start time.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_positive_int, check_tensor
+from ._checks import check_choice, check_positive_int, check_tensor, like_model
 from .parametrizations import convert, to_data_and_noise
 
 if TYPE_CHECKING:
@@ -83,11 +86,11 @@ class _Counted:
 
     def velocity(self, x: Tensor, t: Tensor) -> Tensor:
         """``v(x, t)``, shape (B, ...), from one counted call."""
-        return convert(self(x, t), self.parametrization, "velocity", x, t, self.schedule)
+        return convert(self(x, t), self.parametrization, "velocity", x, t, self.schedule, check=False)
 
     def data_and_noise(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """``(x1_hat, x0_hat)``, each (B, ...), from one counted call."""
-        return to_data_and_noise(self(x, t), self.parametrization, x, t, self.schedule)
+        return to_data_and_noise(self(x, t), self.parametrization, x, t, self.schedule, check=False)
 
 
 def _coefficients(schedule, times: Tensor) -> tuple[list[float], ...]:
@@ -240,11 +243,12 @@ def _posterior(a_t: float, s_t: float, a_u: float, s_u: float) -> tuple[float, f
 def _ddpm(model: _Counted, x: Tensor, times: Tensor, *, generator=None, **_) -> list[Tensor]:
     a, s, _, _ = _coefficients(model.schedule, times)
     traj = [x]
+    last = len(times) - 2
     for k in range(len(times) - 1):
         x1, _ = model.data_and_noise(x, times[k])  # (N, ...)
         c_x, c_1, var = _posterior(a[k], s[k], a[k + 1], s[k + 1])
-        x = c_x * x + c_1 * x1
-        if var > 0:
+        x = c_x * x + c_1 * x1  # the posterior mean
+        if var > 0 and k < last:  # Ho et al. 2020, Alg. 2: z = 0 on the last step, which returns the mean
             x = x + math.sqrt(var) * _randn(x, generator)
         traj.append(x)
     return traj
@@ -253,11 +257,12 @@ def _ddpm(model: _Counted, x: Tensor, times: Tensor, *, generator=None, **_) -> 
 def _ddim(model: _Counted, x: Tensor, times: Tensor, *, eta: float = 0.0, generator=None, **_) -> list[Tensor]:
     a, s, _, _ = _coefficients(model.schedule, times)
     traj = [x]
+    last = len(times) - 2
     for k in range(len(times) - 1):
         x1, x0 = model.data_and_noise(x, times[k])  # (N, ...) each
         c = eta * math.sqrt(_posterior(a[k], s[k], a[k + 1], s[k + 1])[2])
-        x = a[k + 1] * x1 + math.sqrt(max(s[k + 1] ** 2 - c ** 2, 0.0)) * x0
-        if c > 0:
+        x = a[k + 1] * x1 + math.sqrt(max(s[k + 1] ** 2 - c ** 2, 0.0)) * x0  # the mean
+        if c > 0 and k < last:  # no noise on the last step, as ddpm: with eta = 1 this stays exactly ddpm
             x = x + c * _randn(x, generator)
         traj.append(x)
     return traj
@@ -284,11 +289,13 @@ def _dpmpp_2m(model: _Counted, x: Tensor, times: Tensor, **_) -> list[Tensor]:
     s = [0.0 if si <= tol else si for si in s]  # sigma numerically 0 (e.g. cos(pi/2)): take the exact limit
     lam = [math.log(ai / si) if ai > 0 and si > 0 else (math.inf if si == 0 else -math.inf)
            for ai, si in zip(a, s)]
-    traj, d_prev = [x], None
+    traj, d_prev, last = [x], None, len(times) - 1
     for i in range(1, len(times)):
         d = model.data_and_noise(x, times[i - 1])[0]  # D_{i-1} = x1_hat(x_{i-1}, t_{i-1})
         exp_neg_h = (s[i] * a[i - 1]) / (a[i] * s[i - 1])  # e^{-h_i}, exact 0 when sigma_i = 0 or alpha_{i-1} = 0
-        first_order = d_prev is None or not all(map(math.isfinite, lam[i - 2:i + 1]))
+        # first order: on the first step (no history), on the last step (lower_order_final; see sample()),
+        # and wherever a lambda is infinite (a step from alpha = 0 or to sigma = 0: the exact limit is D)
+        first_order = d_prev is None or i == last or not all(map(math.isfinite, lam[i - 2:i + 1]))
         if not first_order:
             r = (lam[i - 1] - lam[i - 2]) / (lam[i] - lam[i - 1])  # h_{i-1} / h_i
             d_mix = (1 + 0.5 / r) * d - (0.5 / r) * d_prev
@@ -338,7 +345,9 @@ def sample(model: PathModel, x0: Tensor | int, sampler: str = "euler", nfe: int 
            return_trajectory: bool = False, times: Tensor | None = None) -> SampleResult:
     r"""Draw samples by moving noise ``x_0`` from ``t_min`` to ``t_max`` with a :class:`~fmlearn.models.PathModel`.
 
-    Runs under ``torch.no_grad()``, in the dtype and on the device of ``x0``.
+    Runs under ``torch.no_grad()`` in the dtype and on the device of the model's parameters: ``x0`` is
+    converted to them (float64 noise for a float32 network just works; the samples come back in float32).
+    A model without parameters (e.g. :func:`fmlearn.gaussians.optimal_model`) runs in ``x0``'s.
 
     Notation: ``a, s`` are ``alpha, sigma`` at the current time t, ``a_u, s_u`` at the next time u > t,
     ``h = u - t``, and ``(x1_hat, x0_hat)`` the model's data and noise predictions at ``(x, t)``.
@@ -348,8 +357,16 @@ def sample(model: PathModel, x0: Tensor | int, sampler: str = "euler", nfe: int 
     * ``ddpm``: ``x_u ~ N(c_x x + c_1 x1_hat, var)``, the posterior ``q(x_u | x_t, x_1)`` of
       Kingma et al. (2021) with time reversed: ``a_{t|u} = a / a_u``, ``s2_{t|u} = s^2 - a_{t|u}^2 s_u^2``,
       ``c_x = a_{t|u} s_u^2 / s^2``, ``c_1 = a_u s2_{t|u} / s^2``, ``var = s2_{t|u} s_u^2 / s^2``.
+      **Last step:** as in Ho et al. (2020), Alg. 2 (``z = 0`` when ``t = 1``), the last step returns the
+      mean ``c_x x + c_1 x1_hat`` without noise. Where the grid ends at ``sigma = 0`` (linear) its ``var``
+      is 0 anyway; on ``linear-beta`` (``t_max = 0.999``, ``sigma = 0.0105``) this drops noise of std up
+      to 0.0105 that the end of the grid would otherwise leave in every sample. On the cosine path
+      ``sigma_1 = cos(pi/2)`` is 6e-17 in floating point, not 0: there the values are the same, but no
+      noise batch is drawn any more, so later draws from the same generator change (the MNIST race's
+      diffusion DDPM rows, sampled in batches from one generator, moved by up to 7%).
     * ``ddim`` (Song et al. 2021): ``x_u = a_u x1_hat + sqrt(s_u^2 - c^2) x0_hat + c z`` with
-      ``c = eta sqrt(var)``; ``eta = 0`` is deterministic, ``eta = 1`` is exactly ``ddpm``.
+      ``c = eta sqrt(var)``; ``eta = 0`` is deterministic, ``eta = 1`` is exactly ``ddpm``, also on the last
+      step, which (for ``eta > 0``) likewise returns the mean (no ``c z``).
     * ``em``: Euler-Maruyama on ``dx = [v + w_t score] dt + sqrt(2 w_t) dW`` with ``w_t = noise * sigma_t``
       (the "sigma" diffusion of SiT, Ma et al. 2024). Any ``w_t >= 0`` keeps the marginals ``p_t``
       (the extra drift and diffusion cancel in the Fokker-Planck equation). This one is finite at
@@ -358,12 +375,31 @@ def sample(model: PathModel, x0: Tensor | int, sampler: str = "euler", nfe: int 
       blows up, so that ``w_t score = -noise * x0_hat`` stays finite. ``noise = 0`` is the
       probability-flow ODE solved by Euler.
       Update: ``x_u = x + h (v - noise x0_hat) + sqrt(2 noise s h) z``; no noise on the last step.
-    * ``dpm++2m`` (Lu et al. 2022) with ``lambda = log(alpha / sigma)`` and ``D_i = x1_hat(x_i, t_i)``:
+    * ``dpm++2m`` (Lu et al. 2022, Alg. 2) with ``lambda = log(alpha / sigma)`` and ``D_i = x1_hat(x_i, t_i)``:
       ``x_i = (s_i / s_{i-1}) x_{i-1} + a_i (1 - e^{-h_i}) D`` with ``h_i = lambda_i - lambda_{i-1}`` and
-      ``D = (1 + 1/(2r)) D_{i-1} - D_{i-2} / (2r)``, ``r = h_{i-1} / h_i`` (``D = D_{i-1}`` on the first
-      step and wherever a lambda is infinite, e.g. a last step to ``sigma = 0``). Second order in
-      lambda; on a grid uniform in t a step that jumps far in lambda (the last step of the linear-beta
-      schedule with 10 steps goes from lambda = 1.07 to 4.56, with r = 0.21) costs it accuracy.
+      ``D = (1 + 1/(2r)) D_{i-1} - D_{i-2} / (2r)``, ``r = h_{i-1} / h_i``.
+      **First order (``D = D_{i-1}``, the DDIM step)** on the first step (no history), wherever a lambda
+      is infinite (a step from ``alpha = 0`` or to ``sigma = 0``, where ``x_i = D_{i-1}`` is the exact
+      limit), and **on the last step, whatever the number of steps** ("lower order final": Lu et al.'s
+      ``dpm_solver_pytorch.py`` does it below 10 steps, diffusers' ``DPMSolverMultistepScheduler`` below
+      15 steps and whenever the last sigma is 0; fmlearn always, because on the uniform grid it measured the
+      second-order last step worse at every NFE from 6 to 800; on the log-SNR grid, whose last step is no
+      longer than the others, the two agree within 1% from NFE 20 on). On a grid uniform in t the last step
+      jumps far in lambda (linear-beta, 10 steps: from 1.07 to 4.56, ``r = 0.21``), where the second-order
+      formula extrapolates with weights 3.4 and -2.4. Measured with the exact model of Gaussian data on ``linear-beta``
+      (error of the final mean + covariance, ``tools/sampler_convergence.py``): NFE 10: 0.124 (second-order
+      last step: 0.518), NFE 20: 0.023 (0.214), NFE 100: 0.0021 (0.0103), NFE 400: 0.0002 (0.0006). On the
+      linear and cosine paths the last step goes to ``sigma = 0`` and was first order already: nothing
+      changes there.
+      **Order.** Second order in lambda. On the log-SNR grid (:meth:`~fmlearn.schedules.Schedule.logsnr_grid`)
+      the measured order is 2.00 on ``linear-beta`` (NFE 100-800) and 1.7 on cosine (whose grid's end moves
+      on with the steps); on the uniform grid in t it is 1.6-1.8 at NFE 100-400 and still rising, because
+      there the steps in lambda near the ends do not shrink (on the cosine path the step from
+      ``t = 1 - 2/K`` to ``1 - 1/K`` spans ``log 2`` whatever K). Below ~20 NFE the error's sign changes
+      (a negative low-NFE term meets the positive asymptotic one), so on the linear and cosine paths it is
+      not monotone in NFE there (linear, uniform: 0.0078 at NFE 10, 0.0100 at 16, 0.0086 at 20).
+      The uniform grid stays the default, as for every sampler, so that one race compares samplers on one
+      grid; pass ``times=model.schedule.logsnr_grid(steps)`` for the authors' grid.
 
     Args:
         model: a :class:`~fmlearn.models.PathModel` (network, schedule and parametrization).
@@ -388,7 +424,7 @@ def sample(model: PathModel, x0: Tensor | int, sampler: str = "euler", nfe: int 
                         "with PathModel(net, schedule, parametrization).")
     if isinstance(x0, int) and not isinstance(x0, bool):
         x0 = model.noise(x0, generator=generator)
-    x0 = check_tensor("x0", x0, min_ndim=2)
+    x0 = like_model(model, check_tensor("x0", x0, min_ndim=2))  # e.g. float64 noise for a float32 model
     if getattr(model, "shape", None) and tuple(x0.shape[1:]) != tuple(model.shape):
         raise ValueError(f"x0 must have shape (N, {', '.join(map(str, model.shape))}), got {tuple(x0.shape)}.")
     if not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
@@ -415,6 +451,11 @@ def sample(model: PathModel, x0: Tensor | int, sampler: str = "euler", nfe: int 
     counted = _Counted(model)
     with torch.no_grad():
         traj = SAMPLERS[sampler](counted, x0, grid, eta=eta, noise=noise, generator=generator, rtol=rtol, atol=atol)
+    bad = int((~torch.isfinite(traj[-1])).flatten(1).any(dim=1).sum()) if traj[-1].numel() else 0
+    if bad:  # never a silent NaN: say so (the races then mark the row as diverged)
+        warnings.warn(f"sample: {bad} of {traj[-1].shape[0]} samples are non-finite (NaN or inf): the {sampler!r} "
+                      f"sampler diverged (too few steps near a singular end, or a network that overflows on x0 "
+                      f"with values up to {float(x0.abs().max()):.3g}).", RuntimeWarning, stacklevel=2)
     return SampleResult(samples=traj[-1], nfe=counted.nfe,
                         trajectory=torch.stack(traj) if return_trajectory else None, times=grid)
 
@@ -437,7 +478,7 @@ def ddim_as_euler(model: PathModel, x0: Tensor, steps: int) -> Tensor:
     Returns:
         samples at ``t_max``, shape (N, ...).
     """
-    x0 = check_tensor("x0", x0, min_ndim=2)
+    x0 = like_model(model, check_tensor("x0", x0, min_ndim=2))
     check_positive_int("steps", steps)
     times = model.schedule.time_grid(steps).to(dtype=x0.dtype, device=x0.device)
     a, s, _, _ = _coefficients(model.schedule, times)
@@ -446,6 +487,7 @@ def ddim_as_euler(model: PathModel, x0: Tensor, steps: int) -> Tensor:
         y = x0 / (a[0] + s[0])  # (N, ...)
         for k in range(steps):
             x = (a[k] + s[k]) * y
-            x1, x0_hat = to_data_and_noise(model(x, times[k]), model.parametrization, x, times[k], model.schedule)
+            x1, x0_hat = to_data_and_noise(model(x, times[k]), model.parametrization, x, times[k], model.schedule,
+                                           check=False)
             y = y + (r[k + 1] - r[k]) * (x1 - x0_hat)  # Euler step on the linear path
         return (a[-1] + s[-1]) * y

@@ -98,12 +98,18 @@ def _data_source(data) -> tuple[Callable[[int, torch.Generator], Tensor], dict]:
     if isinstance(data, str):
         fn = DATASETS[check_choice("dataset", data, DATASETS)]
         return (lambda n, g: fn(n, g)), {"kind": "dataset", "name": data}
+    if isinstance(data, Tensor) or (hasattr(data, "__array__") and not callable(data)):
+        try:  # a plain array of points (N, D): the same checks (shape, NaN) as ArrayData
+            data = ArrayData(data)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"data (points of shape (N, D)): {err}") from None
     if isinstance(data, ArrayData):
         return data.sample, {"kind": "array", "n": len(data), "dim": data.dim}
     if callable(data):
         name = f"{getattr(data, '__module__', '')}.{getattr(data, '__qualname__', type(data).__name__)}"
         return data, {"kind": "callable", "name": name}
-    raise TypeError(f"data must be a data set name (e.g. 'moons'), an ArrayData or a function "
+    raise TypeError(f"data must be a data set name (e.g. 'moons'), points (a tensor or array of shape (N, D)), "
+                    f"an ArrayData or a function "
                     f"(n, generator) -> Tensor (n, D); got {type(data).__name__}.")
 
 
@@ -212,7 +218,7 @@ class Trainer:
             x1 = batch  # data x_1, (B, D)
             x0 = torch.randn(x1.shape, generator=g, device=self.device, dtype=self.dtype)  # noise x_0, (B, D)
         with self.autocast():  # bf16: the network's matmuls and convolutions in bfloat16, the rest float32
-            loss = self.objective.loss(net, x0, x1, generator=g)  # couple, draw t, regress on target
+            loss = self.objective.loss(net, x0, x1, generator=g, check=False)  # couple, draw t, regress on target
         if self.lr_decay_steps is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.current_lr()
@@ -441,8 +447,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
     Args:
         model: the :class:`~fmlearn.models.PathModel` to train (in place; moved to ``device``).
             Its initial weights are yours: seed torch before building it for a reproducible run.
-        data: a data set name (see :data:`fmlearn.data.DATASETS`), an :class:`~fmlearn.data.ArrayData`,
-            or a function ``(n, generator) -> Tensor (n, D)`` (the generator lives on ``device``).
+        data: a data set name (see :data:`fmlearn.data.DATASETS`), points of shape (N, D) (a tensor or
+            numpy array, wrapped in an :class:`~fmlearn.data.ArrayData`), an ArrayData, or a function ``(n, generator) -> Tensor (n, D)`` (the generator lives on ``device``).
             A function may also return pairs ``(x0, x1)``, each (n, D): then the noise comes with the
             data and the pairs are a fixed coupling (reflow, distillation: see :mod:`fmlearn.reflow`).
             A function returning :class:`Labeled` ``(x, y)`` trains a class-conditional network

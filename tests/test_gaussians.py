@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fmlearn.gaussians import GaussianMixture, default_mixture, optimal_model
-from fmlearn.schedules import CosineSchedule, LinearSchedule
+from fmlearn.schedules import CosineSchedule, LinearSchedule, get_schedule
 
 
 def test_log_prob_matches_torch_distributions():
@@ -84,3 +84,37 @@ def test_bad_input():
         GaussianMixture(torch.tensor([[math.nan, 0.0]]), torch.eye(2)[None])
     with pytest.raises(ValueError, match="x must have last dimension 2"):
         default_mixture().posterior_mean(torch.zeros(3, 3, dtype=torch.float64), 0.5)
+
+
+def test_gaussian_flow_map_is_the_exact_probability_flow():
+    from fmlearn.gaussians import gaussian_flow_map
+    from fmlearn.samplers import integrate
+    mu = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    cov = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
+    for name, (t0, t1, t2) in {"linear": (0.0, 0.4, 0.9), "cosine": (0.02, 0.5, 0.97),
+                               "linear-beta": (0.0, 0.6, 0.999)}.items():
+        sch = get_schedule(name)
+        a01, b01 = gaussian_flow_map(mu, cov, sch, t0, t1)
+        # it carries the marginal N(a mu, a^2 Sigma + s^2 I) at t0 onto the marginal at t1
+        def m(t):
+            return float(sch.alpha(torch.tensor(t, dtype=torch.float64))) * mu
+
+        def c(t):
+            tt = torch.tensor(t, dtype=torch.float64)
+            return float(sch.alpha(tt)) ** 2 * cov + float(sch.sigma(tt)) ** 2 * torch.eye(2, dtype=torch.float64)
+
+        torch.testing.assert_close(a01 @ m(t0) + b01, m(t1), atol=1e-12, rtol=0)
+        torch.testing.assert_close(a01 @ c(t0) @ a01.T, c(t1), atol=1e-12, rtol=0)
+        # maps compose: t0 -> t1 -> t2 is t0 -> t2
+        a12, b12 = gaussian_flow_map(mu, cov, sch, t1, t2)
+        a02, b02 = gaussian_flow_map(mu, cov, sch, t0, t2)
+        torch.testing.assert_close(a12 @ a01, a02, atol=1e-12, rtol=0)
+        torch.testing.assert_close(a12 @ b01 + b12, b02, atol=1e-12, rtol=0)
+        # and it is what RK4 on the optimal model's velocity computes
+        model = optimal_model(GaussianMixture(mu[None], cov[None]), name)
+        x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        f = lambda y, t: model.velocity(y, t.expand(y.shape[0]))  # noqa: E731
+        rk4, _ = integrate(f, x, torch.linspace(t1, t2, 401, dtype=torch.float64), "rk4")
+        torch.testing.assert_close(rk4, x @ a12.T + b12, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="cov must have shape"):
+        gaussian_flow_map(mu, torch.eye(3), "linear", 0.0, 1.0)

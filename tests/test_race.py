@@ -9,7 +9,7 @@ from fmlearn import race
 from fmlearn.__main__ import main
 from fmlearn.checkpoints import load_checkpoint
 from fmlearn.models import MLP, PathModel
-from fmlearn.race import logsnr_grid, plan, run_race, sample_row
+from fmlearn.race import plan, run_race, sample_row
 from fmlearn.reflow import fingerprint
 from fmlearn.samplers import EVALS_PER_STEP, steps_for
 from fmlearn.schedules import get_schedule
@@ -185,20 +185,6 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, kwargs, words):
     assert not (tmp_path / "c").exists()
 
 
-def test_logsnr_grid():
-    cos = get_schedule("cosine")
-    t = logsnr_grid(cos, 8)
-    assert t.dtype == torch.float64 and t[0] == cos.t_min and t[-1] == cos.t_max
-    lam = cos.log_snr(t[:-1])
-    torch.testing.assert_close(lam.diff(), torch.full((7,), float(-2 * lam[0] / 8), dtype=torch.float64))
-    torch.testing.assert_close(logsnr_grid(cos, 2), torch.tensor([0.02, 0.5, 1.0], dtype=torch.float64))
-    with pytest.raises(ValueError, match="log-SNR"):
-        logsnr_grid(get_schedule("linear"), 4)
-    beta = get_schedule("linear-beta")  # its end (t_max = 0.999) comes before the mirrored start
-    t = logsnr_grid(beta, 16)
-    assert t[0] == beta.t_min and t[-1] == beta.t_max and bool((t.diff() > 0).all())
-
-
 def test_logsnr_grid_option_applies_to_the_vp_model_only(cache):
     out = run_race("moons", quick=True, seed=0, cache_dir=cache, grid="logsnr",
                    **dict(TINY, models=["fm", "diffusion"], samplers=["ddim", "dopri5"], nfes=[4]))
@@ -254,3 +240,12 @@ def test_parallel_scoring_equals_serial():
     log = []
     assert race._score_all(jobs, 100, 2, False, log) == race._score_all(jobs, 100, 1, False, log)
     assert log == []
+
+
+def test_scoring_in_worker_processes_gives_the_same_scores(cache):
+    kw = dict(TINY, models=["fm"], samplers=["euler"], nfes=[2, 4])
+    one = run_race("moons", quick=True, seed=0, cache_dir=cache, **kw)
+    two = run_race("moons", quick=True, seed=0, cache_dir=cache, **dict(kw, workers=2))
+    assert two["machine"]["score_workers"] == 2
+    assert [r["w2"] for r in one["rows"]] == [r["w2"] for r in two["rows"]]
+    assert one["floor_w2_samples"] == two["floor_w2_samples"]

@@ -89,3 +89,29 @@ def test_get_schedule_and_errors():
         get_schedule("cosine", sigma_min=0.1)
     with pytest.raises(ValueError, match="beta_min"):
         LinearBetaSchedule(beta_min=5, beta_max=1)
+
+
+def test_logsnr_grid():
+    cos = get_schedule("cosine")
+    t = cos.logsnr_grid(8)
+    assert t.dtype == torch.float64 and t[0] == cos.t_min and t[-1] == cos.t_max
+    lam = cos.log_snr(t[:-1])  # uniform in log-SNR up to the mirror of the start, then the data
+    torch.testing.assert_close(lam.diff(), torch.full((7,), float(-2 * lam[0] / 8), dtype=torch.float64))
+    torch.testing.assert_close(cos.logsnr_grid(2), cos.time_grid(2))  # two steps: the uniform grid
+    # many steps: the last finite time is never before the uniform grid's last-but-one (the final jump
+    # to sigma = 0 must shrink, or the samplers' error stalls), and the spacing stays uniform in log-SNR
+    for k in (41, 42, 100, 400):
+        t = cos.logsnr_grid(k)
+        assert float(t[-2]) >= float(cos.time_grid(k)[-2]) - 1e-12 and bool((t.diff() > 0).all())
+        lam = cos.log_snr(t[:-1])
+        torch.testing.assert_close(lam.diff(), lam.diff().mean().expand(k - 1), atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="log-SNR"):
+        get_schedule("linear").logsnr_grid(4)
+    beta = get_schedule("linear-beta")  # its end (t_max = 0.999) comes before the mirrored start
+    t = beta.logsnr_grid(16)
+    assert t[0] == beta.t_min and t[-1] == beta.t_max and bool((t.diff() > 0).all())
+    lam = beta.log_snr(t)
+    torch.testing.assert_close(lam.diff(), lam.diff().mean().expand(16), atol=1e-9, rtol=0)
+    # time_of_log_snr inverts log_snr
+    s = torch.linspace(0.05, 0.95, 7, dtype=torch.float64)
+    torch.testing.assert_close(cos.time_of_log_snr(cos.log_snr(s)), s, atol=1e-12, rtol=0)

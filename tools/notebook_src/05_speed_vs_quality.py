@@ -108,7 +108,8 @@ race.plot_speed(full)
 #
 # The same full race with the fixed-step samplers' times spaced uniformly in log-SNR for the diffusion
 # model (`python -m fmlearn race --grid logsnr`), next to the uniform grid. Same models, same network
-# calls, only *where* the steps go changes; with it, DDIM and DPM-Solver++ need half the steps DDPM needs:
+# calls, only *where* the steps go changes; with it, DDIM and DPM-Solver++ need at most half the steps DDPM
+# needs (8 against 32 NFE in the shipped run):
 
 # %%
 try:
@@ -119,6 +120,7 @@ try:
               f"   ddpm {rows[('ddpm', 8)]:.3f}")
     fast = next(c for c in logsnr["claims"] if c["id"] == "fast-diffusion-samplers")
     print(f"log-SNR grid: [{'holds' if fast['holds'] else 'FAILS'}] {fast['claim']}\n         {fast['detail']}")
+    assert fast["holds"]
 except ValueError as err:
     print(err)
 
