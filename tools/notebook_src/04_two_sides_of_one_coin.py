@@ -27,7 +27,7 @@ import copy
 import math
 import torch
 
-from fmlearn import config, data, losses, metrics, plotting
+from fmlearn import config, data, gaussians, losses, metrics, plotting
 from fmlearn.exercises import check
 from fmlearn.models import MLP, PathModel
 from fmlearn.parametrizations import convert
@@ -66,7 +66,10 @@ print(f"diffusion:     {dm.schedule}, predicts {dm.parametrization}")
 # | score | `score = -eps_hat / sigma_t` |
 #
 # gives the other three: two linear equations, two unknowns. So the diffusion model *has* a velocity
-# field, and the flow model *has* a score. `fmlearn.parametrizations.convert` does this on any path.
+# field, and the flow model *has* a score — of its marginals `p_t` only because its noise is drawn
+# independently of the data, as here: then `eps_hat` estimates `E[x_0 | x_t]` and Tweedie's formula turns it
+# into `grad log p_t`. With a coupling that pairs noise with data (minibatch OT, reflow: notebook 06) the same
+# formula gives no score, and the stochastic samplers that rely on it go wrong (notebook 05). `fmlearn.parametrizations.convert` does this on any path.
 # For the cosine path, the velocity of a noise prediction is (exercise 4.1 asks for it):
 #
 # $$\hat v = \alpha_t' \frac{x_t - \sigma_t \hat\epsilon}{\alpha_t} + \sigma_t' \hat\epsilon .$$
@@ -145,7 +148,9 @@ for steps in (1, 4, 10, 50):
 # %% [markdown]
 # DDIM and the disguised Euler agree to rounding; Euler in the *original* time `t` does not (it converges
 # to the same answer only as the steps shrink). The time change matters: how the time grid is laid out is
-# part of the sampler, and on the cosine path `r_t` moves slowly at both ends:
+# part of the sampler. On the cosine path `dr/dt = (pi/2) / (1 + sin(pi t))`: it is `pi/2` at both ends and
+# `pi/4` in the middle, so `r_t` moves *fastest* near noise and near data, and a grid uniform in `t` takes
+# its biggest steps in `r` there:
 
 # %%
 tt = torch.linspace(0, 1, 201)
@@ -158,7 +163,66 @@ axes[0, 0].legend()
 fig
 
 # %% [markdown]
-# ## 5. One loss, different weightings
+# ## 5. One flow, two clocks: the linear path is not straighter, only rescaled
+#
+# The same change of variables says more than "DDIM is Euler". Take the *exact* models of one data set
+# (the Gaussian mixture of `fmlearn.gaussians`, whose `E[x_1 | x_t]` is known in closed form) on the linear
+# and on the cosine path, with the same independent coupling. Since `x_t / c_t` *is* the linear path at
+# time `r_t`, the cosine marginals are the linear ones, rescaled: `p^cos_t(x) = p^lin_{r_t}(x / c_t) / c_t^D`.
+# Then the probability-flow ODEs have the same solutions up to that map (Kingma & Gao 2023; Gao et al.
+# 2024; Lipman et al. 2024, section 4.8): if `x(t)` solves the cosine ODE, `y(r) = x(t) / c_t` at `r = r_t`
+# solves the linear one. **The two families' ideal trajectories are the same curves once every point is
+# divided by `c_t`, travelled on another clock.** Checked: RK4 with 400 steps on each ODE, float64, from the
+# same points (the cosine ODE stops at `t = 0.98`, before the data model's singular end).
+
+# %%
+mix = gaussians.default_mixture()
+exact = {name: gaussians.optimal_model(mix, name) for name in ("linear", "cosine")}
+cs = exact["cosine"].schedule
+t_grid = torch.linspace(cs.t_min, 0.98, 401, dtype=torch.float64)  # stop before sigma = 0 (a data model's end)
+c_t = cs.alpha(t_grid) + cs.sigma(t_grid)                            # the scale
+r_t = cs.alpha(t_grid) / c_t                                         # the clock: time on the linear path
+start = torch.randn(64, 2, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
+with torch.no_grad():
+    on_cosine = sample(exact["cosine"], start, "rk4", times=t_grid, return_trajectory=True).trajectory
+    on_linear = sample(exact["linear"], start / c_t[0], "rk4", times=r_t, return_trajectory=True).trajectory
+mapped = on_cosine / c_t[:, None, None]  # (K+1, N, 2): the cosine trajectories, rescaled
+gap = (mapped - on_linear).abs().max().item()
+print(f"max |x_cos(t) / c_t - y_lin(r_t)| over 64 trajectories x 401 times: {gap:.1e}")
+assert gap < 1e-6
+bent = {name: metrics.straightness(traj) for name, traj in (("cosine", on_cosine), ("linear", on_linear))}
+print(f"chord / arc length as drawn (notebook 06's straightness): cosine {bent['cosine']:.2f}, "
+      f"linear {bent['linear']:.2f}")
+assert bent["cosine"] > bent["linear"]
+
+fig, axes = plotting.new_figure(1, 2, panel=3.0)
+for k in range(12):
+    axes[0, 0].plot(on_cosine[:, k, 0], on_cosine[:, k, 1], color="C1", lw=0.8)
+    axes[0, 0].plot(on_linear[:, k, 0], on_linear[:, k, 1], color="C0", lw=0.8)
+    axes[0, 1].plot(mapped[:, k, 0], mapped[:, k, 1], color="C1", lw=2.5, alpha=0.5)
+    axes[0, 1].plot(on_linear[:, k, 0], on_linear[:, k, 1], color="C0", lw=0.8)
+axes[0, 0].set(title="as drawn: cosine (orange), linear (blue)")
+axes[0, 1].set(title="cosine divided by c_t: the same curves")
+fig
+
+# %% [markdown]
+# So "flow matching is faster because its paths are straighter" is not what separates the two families:
+# with the same coupling their ideal trajectories coincide after this map. As drawn, in their own
+# coordinates, the cosine trajectories even score *higher* on notebook 06's chord-over-arc straightness
+# (printed above; the race's trained models agree: 0.75 for diffusion, 0.55 for flow matching), which only
+# shows that such a measure depends on the coordinates. What does differ:
+#
+# * **the time grid**: a grid uniform in `t` on the cosine path is a non-uniform grid in `r` (the plot above),
+#   so the same number of steps lands in different places (notebook 05 races a log-SNR grid against it);
+# * **the conditioning of the prediction**: a noise prediction must be divided by `alpha_t` to give the data,
+#   which amplifies its error near noise (notebook 05, section 2); a velocity prediction does not;
+# * **the loss weighting** over noise levels (next section);
+# * **the learned network's error**, which the training choices above shape.
+#
+# Trajectories that are straighter *in fact* come from another coupling, not another path: minibatch
+# optimal transport, reflow and distillation (notebook 06).
+#
+# ## 6. One loss, different weightings
 #
 # Because the conversions are affine in the prediction, an error in one parametrization is a *scaled*
 # error in another: on the linear path `v - v_hat = (eps_hat - eps) / t`. So the noise loss equals the
@@ -183,53 +247,65 @@ print(f"weighted noise loss {weighted_noise:.4f} = velocity loss {velocity_loss:
 assert torch.allclose(weighted_noise, velocity_loss, rtol=1e-4)
 
 # %% [markdown]
-# Where does each objective spend its effort? Its weight on the data-prediction error, times how often
-# training visits each noise level (times are uniform in `t`, so log-SNR `lambda` has density
-# `1 / |d lambda / dt|`), gives the effective weighting over noise levels (Kingma & Gao 2023), normalized
-# here to area 1:
+# Where does each objective spend its effort? Measure every loss in one frame, the noise-prediction error
+# (Kingma & Gao 2023): a loss is `E_lambda w(lambda) ||eps_hat - eps||^2` for some weight over the log-SNR
+# `lambda = log(alpha_t^2 / sigma_t^2)`. The weight is the conversion factor to the noise error (section 2)
+# times how often training visits each `lambda` (times uniform in `t`: density `1 / |d lambda / dt|`). The
+# ELBO, the likelihood bound, weighs every `lambda` equally. Closed forms: `w = e^(-lambda/2) / 2` for flow
+# matching's velocity loss on the linear path, `w = sech(lambda/2) / (2 pi)` for the noise loss on the cosine
+# path (dashed; the code computes the solid lines from the conversions):
 
 # %%
 fig, axes = plotting.new_figure(1, 1, panel=3.6)
-for name, sched, par in (("flow matching (linear, velocity)", "linear", "velocity"),
-                         ("diffusion (cosine, noise)", "cosine", "noise")):
+closed = {"linear": lambda lam: 0.5 * torch.exp(-lam / 2), "cosine": lambda lam: 1 / (2 * math.pi * torch.cosh(lam / 2))}
+for k, (name, sched, par) in enumerate((("flow matching (linear, velocity)", "linear", "velocity"),
+                                        ("diffusion (cosine, noise)", "cosine", "noise"))):
     sc = get_schedule(sched)
-    t = torch.linspace(max(sc.t_min, 0.01), 0.99, 400, dtype=torch.float64)
-    lam = sc.log_snr(t)                                   # increasing in t
-    w = losses.equivalent_weight(t, sc, "data", par)       # |pred error|^2 = w(t) |x1_hat error|^2
-    density = 1 / torch.gradient(lam, spacing=(t,))[0]     # p(lambda) for t uniform
-    effective = w * density
-    effective = effective / torch.trapezoid(effective, lam)
-    axes[0, 0].plot(lam, effective, label=name)
-axes[0, 0].set(xlabel="log SNR  (noise <- -> data)", ylabel="effective weight", yscale="log",
+    t = torch.linspace(0.02, 0.98, 400, dtype=torch.float64)
+    lam = sc.log_snr(t)                                    # increasing in t
+    w = losses.equivalent_weight(t, sc, "noise", par)      # |pred error|^2 = w(t) |eps_hat error|^2
+    dlam_dt = 2 * (sc.d_alpha(t) / sc.alpha(t) - sc.d_sigma(t) / sc.sigma(t))
+    effective = w / dlam_dt                                # times p(lambda) = 1 / (d lambda / dt) for t uniform
+    torch.testing.assert_close(effective, closed[sched](lam), rtol=1e-10, atol=0)  # the closed form
+    axes[0, 0].plot(lam, effective, label=name, color=f"C{k}")
+    axes[0, 0].plot(lam, closed[sched](lam), "--", color=f"C{k}", lw=0.8)
+axes[0, 0].axhline(0.5 / (2 * math.pi), color="k", lw=1, ls=":", label="ELBO (flat in lambda; any level)")
+axes[0, 0].set(xlabel="log SNR  (noise <- -> data)", ylabel="weight on the noise error", yscale="log",
                title="where each loss spends its effort")
 axes[0, 0].legend(fontsize=8)
 fig
 
 # %% [markdown]
-# Both objectives care most about the nearly clean end (high SNR), where the data prediction must be
-# exact; but flow matching's velocity loss puts far more weight on the noisy end (low SNR) than the
-# noise loss does, which barely trains there. That is one concrete, measurable difference between the two
-# default objectives, and it is a *choice*: `fmlearn.losses.path_loss(..., weighting=...)` can give either
-# model the other's weighting.
+# In this frame the ELBO is flat; the diffusion loss (uniform times on the cosine path) is a bump around
+# `lambda = 0` that falls off as `e^(-|lambda|/2)` towards *both* ends; flow matching's velocity loss grows
+# without bound towards the noisy end (low SNR) and falls off towards the clean end as fast as the
+# diffusion loss does. (Measured on the data prediction instead, both weights would look largest at the clean
+# end: that frame multiplies every weight by `alpha^2 / sigma^2`.) That is one concrete, measurable
+# difference between the two default objectives, and it is a *choice*:
+# `fmlearn.losses.path_loss(..., weighting=...)` can give either model the other's weighting.
 
 # %% [markdown]
-# ## 6. The verdict: what differs, what does not
+# ## 7. The verdict: what differs, what does not
 #
 # | | flow matching (as usually set up) | diffusion (as usually set up) | tied to the family? |
 # |---|---|---|---|
 # | path | linear: `alpha_t = t, sigma_t = 1 - t` | variance-preserving: cosine, `linear-beta` | **no**: any schedule works with either loss (`fmlearn.losses.path_loss`) |
 # | network predicts | velocity | noise | **no**: exact conversions (section 2) |
-# | loss weighting over noise levels | implied by velocity regression | implied by noise regression | **no**: a choice of `w(t)` (section 5) |
+# | loss weighting over noise levels | implied by velocity regression | implied by noise regression | **no**: a choice of `w(t)` (section 6) |
 # | sampler | ODE (Euler, Heun, ...) | DDPM, DDIM, DPM-Solver, SDEs | **no**: any sampler runs on any model (section 3) |
 # | deterministic? | with an ODE sampler | with DDIM or an ODE sampler | **no**: a sampler property |
 # | network architecture | any | any | **no**: the same MLP here |
 #
-# What remains is a *bundle of defaults*. The linear path with velocity prediction has a real advantage:
-# its paths are straighter, so large steps lose less (notebooks 05 and 06 measure how much). But the
+# | ideal trajectories (same coupling) | the same curves, up to a scale and a clock | the same curves | **no**: `x -> x / c_t`, `t -> r_t` (section 5) |
+#
+# What remains is a *bundle of defaults*. The linear path with velocity prediction is not straighter than
+# the cosine path with the same coupling (section 5); where it samples better with few steps, the reasons
+# are the time grid its uniform steps amount to, a prediction that needs no division by a small `alpha`,
+# its loss weighting, and the error of the trained network (notebooks 05 and 08 measure the result). The
 # popular claim that flow matching is fast "because it is deterministic" mixes up the model with the
 # sampler: DDIM samples diffusion models deterministically, and is Euler's method in disguise.
 #
-# ## 7. Exercises
+# ## 8. Exercises
 #
 # **Exercise 4.1.** The velocity implied by a noise prediction on the cosine path.
 
@@ -282,6 +358,8 @@ check("4.3", linear_path_time)
 #   Gaussian path; noise, velocity, data and score predictions convert into each other exactly.
 # * Any sampler runs on any model. DDIM is Euler's method on the linear path after a change of time and
 #   scale; "deterministic" is a property of a sampler.
+# * With the same coupling, the exact models of the linear and the cosine path have the same trajectories,
+#   up to the scale `c_t = alpha_t + sigma_t` and the clock `r_t = alpha_t / c_t`: neither path is straighter.
 # * The two losses are one loss with different time weightings.
 # * What differs in practice: the schedule (how noise is laid over time), the parametrization, the
 #   weighting, and the sampler. Which of these make sampling fast is measured in notebook 05.
