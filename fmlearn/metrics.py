@@ -29,7 +29,7 @@ from torch import Tensor
 from ._checks import check_choice, check_positive_int, check_tensor
 
 __all__ = ["wasserstein2", "gaussian_w2", "sliced_wasserstein", "mmd", "data_floor",
-           "straightness", "path_energy", "METRICS"]
+           "straightness", "transport_straightness", "path_energy", "METRICS"]
 
 
 def _clouds(x, y) -> tuple[Tensor, Tensor]:
@@ -312,6 +312,39 @@ def straightness(trajectory: Tensor) -> float:
     tiny = torch.finfo(torch.float64).tiny
     ratio = torch.where(arc > tiny, chord / arc.clamp_min(tiny), torch.ones_like(arc))
     return float(ratio.clamp_(max=1.0).mean())  # chord <= arc; clamp only trims round-off
+
+
+def transport_straightness(trajectory: Tensor, times: Tensor) -> float:
+    r"""Liu et al.'s straightness of a flow: how far its velocity strays from the constant chord velocity.
+
+    .. math::  S = \frac1N \sum_n \int_{t_0}^{t_K} \Big| \frac{dx^n}{dt} - \frac{x^n_K - x^n_0}{t_K - t_0} \Big|^2 dt
+               \approx \frac1N \sum_n \sum_k (t_{k+1} - t_k)\, \Big| \frac{x^n_{k+1} - x^n_k}{t_{k+1} - t_k}
+               - \frac{x^n_K - x^n_0}{t_K - t_0} \Big|^2
+
+    (Liu, Gong, Liu 2023, on ``[0, 1]``). ``S = 0`` exactly when every path is a straight line travelled at
+    constant speed, which is what one Euler step integrates exactly. :func:`straightness` (chord over arc)
+    is 1 for any straight line, at any speed, so it misses a change of speed; this misses nothing, but
+    it is not scale-free (it has the units of ``|x|^2``). Equal to :func:`path_energy` minus
+    ``|x_K - x_0|^2 / (t_K - t_0)``.
+
+    Args:
+        trajectory: positions, shape (K+1, N, D).
+        times: the K+1 times, shape (K+1,), strictly increasing.
+
+    Returns:
+        S >= 0 as a float.
+    """
+    traj = _trajectory(trajectory)
+    t = check_tensor("times", times, ndim=1).detach().to(traj.device, torch.float64)
+    if t.shape[0] != traj.shape[0]:
+        raise ValueError(f"times must have shape ({traj.shape[0]},) to match trajectory {tuple(traj.shape)}, "
+                         f"got {tuple(t.shape)}.")
+    dt = torch.diff(t)  # (K,)
+    if not bool((dt > 0).all()):
+        raise ValueError("times must be strictly increasing.")
+    chord_velocity = (traj[-1] - traj[0]) / (t[-1] - t[0])  # (N, D)
+    step_velocity = (traj[1:] - traj[:-1]) / dt[:, None, None]  # (K, N, D)
+    return float(((step_velocity - chord_velocity).square().sum(dim=-1) * dt[:, None]).sum(dim=0).mean())
 
 
 def path_energy(trajectory: Tensor, times: Tensor) -> float:

@@ -274,3 +274,22 @@ def test_cloud_metrics_refuse_nan(fn):
         fn(bad, x)
     with pytest.raises(ValueError, match="y contains 1 NaN"):
         fn(x, bad)
+
+
+def test_transport_straightness_sees_speed_where_chord_over_arc_does_not():
+    from fmlearn.metrics import path_energy, straightness, transport_straightness
+    t = torch.linspace(0, 1, 201, dtype=torch.float64)
+    a, b = torch.tensor([[0.0, 0.0]], dtype=torch.float64), torch.tensor([[3.0, 4.0]], dtype=torch.float64)
+    const = a + t[:, None, None] * (b - a)  # straight, constant speed: (K+1, 1, 2)
+    assert transport_straightness(const, t) == pytest.approx(0.0, abs=1e-20) and straightness(const) == 1.0
+    # straight but speeding up, x = a + t^2 (b - a): chord/arc still 1, but
+    # S = int |2t - 1|^2 dt |b - a|^2 = |b - a|^2 / 3 = 25/3 (the step velocities are exact at midpoints)
+    accel = a + (t ** 2)[:, None, None] * (b - a)
+    assert straightness(accel) == pytest.approx(1.0) and transport_straightness(accel, t) == pytest.approx(25 / 3, rel=1e-4)
+    # a half circle of radius 1 at constant angular speed pi: |v - chord|^2 = pi^2 - 4, integrated over [0, 1]
+    circle = torch.stack([torch.cos(math.pi * t), torch.sin(math.pi * t)], dim=-1)[:, None, :]
+    assert transport_straightness(circle, t) == pytest.approx(math.pi ** 2 - 4, rel=1e-3)
+    # identity with the path energy
+    assert transport_straightness(circle, t) == pytest.approx(path_energy(circle, t) - 4.0, rel=1e-9)
+    with pytest.raises(ValueError, match="times"):
+        transport_straightness(circle, t[:-1])

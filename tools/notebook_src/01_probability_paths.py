@@ -31,6 +31,21 @@ from fmlearn.schedules import get_schedule
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
 # %% [markdown]
+# > **Notation used in every notebook** (come back here when a paper seems to say the opposite).
+# > * Time runs from **noise at `t = 0` to data at `t = 1`**. Diffusion papers run it the other way: in
+# >   DDPM (Ho et al. 2020) `x_0` is the *data* and `x_T` the noise; here `x_0` is the **noise** and `x_1`
+# >   the data. SD3 (Esser et al. 2024) and Gao et al. (2024) also put data at `t = 0`, which flips the sign of
+# >   the velocity: their `v` is our `-v`.
+# > * `x0_hat` is the model's estimate of the *noise* `E[x_0 | x_t]` (diffusion's "epsilon prediction");
+# >   `x1_hat` its estimate of the *data* (diffusion papers' "x0-prediction").
+# > * `alpha_t` multiplies the data, `sigma_t` the noise: `x_t = alpha_t x_1 + sigma_t x_0`. The log-SNR is
+# >   `lambda = log(alpha_t^2 / sigma_t^2)`, increasing towards the data.
+# > * The **variance-exploding / EDM** parametrization (Song et al. 2021; Karras et al. 2022) writes
+# >   `x = y + s eps` with the data `y` unscaled and a noise level `s` from about 0.002 to 80. It is the same
+# >   family in other coordinates: `x = x_t / alpha_t` with `s = sigma_t / alpha_t` (so `lambda = -2 log s`),
+# >   and EDM's Heun sampler, time grid and preconditioning translate to any of our paths this way.
+
+# %% [markdown]
 # ## 1. Two ends: noise and data
 #
 # The source is standard Gaussian noise `x_0 ~ N(0, I)`; the target is a 2D toy data set. Every data
@@ -85,9 +100,12 @@ plotting.compare_paths(x1, ["linear", "cosine", "linear-beta"], x0=x0)
 
 # %% [markdown]
 # The three rows end in the same place but travel differently. The linear path passes through a
-# *shrunken* mixture in the middle; the VP paths keep the overall scale fixed and instead drown the
-# data in noise for longer. The schedules themselves, and the **signal-to-noise ratio**
-# `SNR_t = alpha_t^2 / sigma_t^2` that tells how much of the data is visible at time `t`:
+# *shrunken* mixture in the middle; the VP paths keep the overall scale fixed (`alpha^2 + sigma^2 = 1`).
+# How long the data stays drowned depends on the schedule, not on the family: DDPM's `linear-beta` keeps it
+# in noise much longer, while the cosine path's SNR `tan^2(pi t / 2)` is about 2.5 times the linear path's
+# `t^2 / (1 - t)^2` near noise and 0.4 times it near data (they cross at `t = 1/2`). The schedules
+# themselves, and the **signal-to-noise ratio** `SNR_t = alpha_t^2 / sigma_t^2` that tells how much of
+# the data is visible at time `t`:
 
 # %%
 plotting.plot_schedules()

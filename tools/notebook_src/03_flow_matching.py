@@ -12,6 +12,9 @@
 # 4. read a velocity field and the trajectories of particles riding it.
 #
 # *Runtime: about 40 s on a laptop CPU (three small models train for a few seconds each).*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.

@@ -15,6 +15,9 @@
 # 5. list what really differs between the two families: schedule, parametrization, weighting, sampler.
 #
 # *Runtime: about 30 s on a laptop CPU.*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
@@ -65,11 +68,12 @@ print(f"diffusion:     {dm.schedule}, predicts {dm.parametrization}")
 # | velocity `v_hat` | `v_hat = alpha_t' x1_hat + sigma_t' eps_hat` |
 # | score | `score = -eps_hat / sigma_t` |
 #
-# gives the other three: two linear equations, two unknowns. So the diffusion model *has* a velocity
-# field, and the flow model *has* a score — of its marginals `p_t` only because its noise is drawn
-# independently of the data, as here: then `eps_hat` estimates `E[x_0 | x_t]` and Tweedie's formula turns it
-# into `grad log p_t`. With a coupling that pairs noise with data (minibatch OT, reflow: notebook 06) the same
-# formula gives no score, and the stochastic samplers that rely on it go wrong (notebook 05). `fmlearn.parametrizations.convert` does this on any path.
+# gives the other three: two linear equations, two unknowns (`fmlearn.parametrizations.convert` does this on
+# any path). So the diffusion model *has* a velocity field, and the flow model *has* a score — of its
+# marginals `p_t` only because its noise is drawn independently of the data, as here: then `eps_hat`
+# estimates `E[x_0 | x_t]` and Tweedie's formula turns it into `grad log p_t`. With a coupling that pairs
+# noise with data (minibatch OT, reflow: notebook 06) the same formula gives no score, and the stochastic
+# samplers that rely on it go wrong (notebook 05).
 # For the cosine path, the velocity of a noise prediction is (exercise 4.1 asks for it):
 #
 # $$\hat v = \alpha_t' \frac{x_t - \sigma_t \hat\epsilon}{\alpha_t} + \sigma_t' \hat\epsilon .$$

@@ -14,6 +14,9 @@
 #
 # *Runtime: about 1 minute on a laptop CPU (the live race trains five small models; the full race,
 # 4 minutes, is shipped precomputed).*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
@@ -76,8 +79,8 @@ race.plot_quality(full)
 #   paths are nearly straight, are already close, and `distilled` gets there in one call.
 # * **Curved paths need steps, whatever the family.** `fm` and `diffusion` both improve steadily with NFE.
 #   The diffusion model's deterministic samplers (DDIM, DPM-Solver++) start badly on this uniform time grid:
-#   the low-noise-level start amplifies its noise-prediction error (a grid spaced in log-SNR fixes most of
-#   it; section 5).
+#   in the high-noise (low-SNR) start, where `alpha_t` is small, the data it implies, `(x - sigma eps_hat) /
+#   alpha`, amplifies its noise-prediction error (a grid spaced in log-SNR fixes most of it; section 5).
 # * **Stochastic samplers need the independent coupling.** DDPM and `em` turn the prediction into a score
 #   with Tweedie's formula, which assumes the noise is independent of the data; for `fm-ot` and `reflow`
 #   it is not, so those samplers aim at the wrong distribution. ODE samplers only need the velocity.
@@ -212,9 +215,12 @@ check("5.2", rk4_step)
 # * **Not determinism.** The diffusion model sampled with an ODE is exactly as deterministic as a flow
 #   matching model, and its speed depends on its paths, not on the name of its training loss.
 #
-# So: flow matching can sample faster than diffusion *as usually set up*, because its defaults (linear
-# path, velocity prediction, and the straightening tricks it makes easy) give straighter paths; the same
-# tools apply to any Gaussian-path model.
+# So: flow matching can sample faster than diffusion *as usually set up*, but not because the linear path is
+# straighter: with the same coupling the two families' ideal trajectories are the same curves up to a scale
+# and a clock (notebook 04, section 5). What its defaults change is the time grid that uniform steps amount
+# to, a velocity prediction that needs no division by a small `alpha` near noise, and the loss weighting.
+# Straight trajectories proper come from couplings (minibatch OT), reflow and distillation, and those tools
+# apply to any Gaussian-path model.
 #
 # ## References
 # * Lipman, Chen, Ben-Hamu, Nickel, Le. *Flow Matching for Generative Modeling.* ICLR 2023.

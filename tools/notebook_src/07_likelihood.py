@@ -13,6 +13,9 @@
 # 4. explain why density estimation is not a privilege of flow matching.
 #
 # *Runtime: about 40 s on a laptop CPU.*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.

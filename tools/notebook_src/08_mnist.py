@@ -14,6 +14,9 @@
 # 4. watch a digit emerge from noise along each model's path.
 #
 # *Runtime: about 1 minute on a laptop CPU (the models are shipped pretrained; a short training run is live).*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
@@ -189,11 +192,14 @@ assert abs(mine["fd"] - shipped["fd"]) < 0.05 * shipped["fd"] + 0.5
 #   diffusion): most samples are confidently classified and all ten digits appear (label entropy close to
 #   `log 10`), far from the blurred reference, though still above the floor of real digits.
 # * **With the same solver, flow matching's ODE is better at few steps**: Euler on the flow model beats Euler
-#   on the diffusion model at NFE 4, 8 and 16, with the same network and training budget: the linear path is
-#   straighter than the cosine path (notebook 06).
+#   on the diffusion model at NFE 4, 8 and 16, with the same network and training budget. Not because the
+#   linear path is straighter: with the same coupling the exact trajectories of both paths are the same
+#   curves up to a scale and a clock (notebook 04, section 5). The differences are the time grid (uniform
+#   in `t` means other steps on each path), the noise prediction's division by a small `alpha` near noise,
+#   the loss weighting and time distribution, and each network's own error.
 # * **A good solver closes that gap.** On the diffusion model DPM-Solver++(2M) beats Euler and DDPM at NFE 4
-#   and 8 and brings its ODE level with flow matching's Euler (within 10%); on the nearly straight flow path
-#   it changes little (within 10% of Euler). Much of "flow matching is faster" is "a better solver is faster".
+#   and 8 and brings its ODE level with flow matching's Euler (within 10%); on the flow model it changes
+#   little (within 10% of Euler). Much of "flow matching is faster" is "a better solver is faster".
 # * **Deterministic is not automatically better.** At NFE 100 the stochastic DDPM sampler gives the best FD on
 #   *both* models: its fresh noise corrects the network's errors along the way, while an ODE sampler carries
 #   them to the end. On this flow model it is even the best sampler at NFE 4 and 8. "Flow matching is faster
@@ -229,7 +235,8 @@ for k in (4, 8):
 #
 # Notebook 04 showed that DDIM is the Euler method on the probability-flow ODE after a change of variables.
 # Here it is on the UNet: the package's `ddim_as_euler` takes plain Euler steps in the variables
-# `(x / alpha, sigma / alpha)` and matches `sample(..., "ddim")` to float precision. Any flow solver
+# `y = x / (alpha + sigma)` and time `r = alpha / (alpha + sigma)` (the linear path of notebook 04) and
+# matches `sample(..., "ddim")` to float precision. Any flow solver
 # (Euler, Heun) runs on the diffusion model through the noise-to-velocity conversion.
 
 # %%
@@ -266,8 +273,11 @@ digits.plot_grids({f"{k.split(' (')[0]}, t = {times[i]:.2f}": v.trajectory[i, :4
                    for k, v in paths.items() for i in moments}, ncol=2, panel=1.6)
 
 # %% [markdown]
-# On the linear path `x_t = (1 - t) x0 + t x1`, the digit fades in as the noise fades out; on the cosine path
-# the noise stays longer and the shape appears late. Both end on digits.
+# On the linear path `x_t = (1 - t) x0 + t x1`, the digit fades in as the noise fades out. On the cosine path
+# the signal-to-noise ratio `tan^2(pi t / 2)` is about 2.5 times the linear path's `t^2 / (1 - t)^2` near
+# noise and 0.4 times it near data (equal at `t = 1/2`): the digit's rough shape shows *earlier*, and the
+# last grain of noise leaves later. (It is DDPM's `linear-beta` schedule that keeps the noise longest:
+# notebook 01.) Both end on digits.
 #
 # ## 8. Explore: model, sampler, NFE
 #

@@ -11,9 +11,13 @@
 # 2. write the guided velocity `(1 + w) v(x, t | y) - w v(x, t | null)` and show it is the same for a
 #    noise-predicting diffusion model;
 # 3. measure the fidelity/diversity trade-off as the guidance scale `w` grows;
-# 4. say what guidance costs and why the guided field is not the velocity of any probability path.
+# 4. say what guidance costs, what distribution it does (and does not) sample, and how it relates to the
+#    score of a tilted target and to classifier guidance.
 #
 # *Runtime: about 1 minute on a laptop CPU (the conditional model is shipped pretrained).*
+#
+# *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
+# [notebook 01](01_probability_paths.ipynb).*
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
@@ -96,9 +100,19 @@ digits.plot_grids({"asked for 0..9 (one column each), w = 0": show(asked),
 #
 # `w = 0` is the conditional model; `w > 0` pushes every step further in the direction that separates
 # "digit y" from "any digit". (Some papers write `w v_cond + (1 - w) v_uncond`, with `w = 1` the conditional
-# model: the same family, shifted by one.) The guided field is **not** the velocity of a probability path:
-# the mixture of two paths' velocities moves samples towards "typical y" and away from the rest, which makes
-# them more recognizable and more alike. Each guided step costs two network passes (run as one batch of 2B).
+# model: the same family, shifted by one.) In score form (Ho & Salimans 2021), with
+# `grad log p_t(x | y) = grad log p_t(x) + grad log p_t(y | x)` (Bayes), the guided score is
+#
+# $$(1 + w) \nabla \log p_t(x \mid y) - w \nabla \log p_t(x) = \nabla \log p_t(x) + (1 + w)\, \nabla \log p_t(y \mid x),$$
+#
+# the score of the *tilted* density `p_t(x) p_t(y | x)^(1 + w)`: classifier guidance (Dhariwal & Nichol
+# 2021) with an implicit classifier, made of the model's own two predictions. It is an extrapolation
+# beyond the conditional model, not a mixture of two models. Caution on what it samples: every smooth field
+# generates *some* probability path, but this one is not the marginal velocity of the noised tilted target
+# `p(x) p(y | x)^(1 + w)` — tilting each `p_t` separately is not the same as noising the tilted data
+# (Bradley & Nakkiran 2024) — so the guided samples do not come from that target exactly. What it does,
+# measured below: samples move towards "typical y" and away from the rest, more recognizable and more
+# alike. Each guided step costs two network passes (run as one batch of 2B).
 
 #
 # Below: the same noise and the same labels at six scales, `n_per` samples per digit (8 in quick mode, 30
@@ -224,5 +238,6 @@ check("9.2", guided_velocity_from_noise)
 # ## References
 # * Ho, Salimans. *Classifier-Free Diffusion Guidance.* NeurIPS Workshop 2021, arXiv:2207.12598.
 # * Dhariwal, Nichol. *Diffusion Models Beat GANs on Image Synthesis.* NeurIPS 2021 (classifier guidance).
+# * Bradley, Nakkiran. *Classifier-Free Guidance is a Predictor-Corrector.* arXiv:2408.09000, 2024.
 # * Zheng, Le, Shaul, Lipman, Grover, Chen. *Guided Flows for Generative Modeling and Decision Making.* arXiv:2311.13443, 2023.
 # * Lipman, Havasi, Holderrieth, Shaul, Le, Karrer, Chen, Lopez-Paz, Ben-Hamu, Gat. *Flow Matching Guide and Code.* arXiv:2412.06264, 2024.
