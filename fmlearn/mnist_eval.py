@@ -27,7 +27,8 @@ import torch
 from . import config
 from ._checks import check_choice, check_positive_int
 
-__all__ = ["EVAL_SAMPLERS", "NFES", "run_mnist_eval", "precomputed", "format_table", "plot_curves", "rows_of", "main"]
+__all__ = ["EVAL_SAMPLERS", "NFES", "run_mnist_eval", "precomputed", "precomputed_runs", "format_table", "plot_curves",
+           "rows_of", "main"]
 
 EVAL_SAMPLERS = ("euler", "heun", "ddpm", "ddim", "dpm++2m")
 NFES = (1, 2, 4, 8, 16, 32, 100)
@@ -175,6 +176,20 @@ def precomputed(name: str = "mnist_eval") -> dict:
         raise FileNotFoundError(f"no precomputed MNIST evaluation at {path}; run "
                                 f"`python -m fmlearn mnist-eval --json {path}`.")
     return json.loads(path.read_text())
+
+
+def precomputed_runs() -> list[dict]:
+    """The shipped full run (noise seed 0) and its repeats with other sampling noise
+    (``mnist_eval_seed1.json``, ...: the headline samplers and budgets only), for :mod:`fmlearn.seeds`.
+
+    Regenerate a repeat with ``python -m fmlearn mnist-eval --seed 1 --samplers euler,dpm++2m,ddpm
+    --nfes 4,8,16,100 --json fmlearn/results/mnist_eval_seed1.json``.
+    """
+    runs, seed = [precomputed()], 1
+    while (RESULTS / f"mnist_eval_seed{seed}.json").is_file():
+        runs.append(precomputed(f"mnist_eval_seed{seed}"))
+        seed += 1
+    return runs
 
 
 def format_table(result: dict) -> str:

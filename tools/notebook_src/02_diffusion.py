@@ -125,7 +125,19 @@ plotting.plot_samples_grid({"data": fresh, "DDPM": ddpm}, ncols=2)
 # ## 4. The score
 #
 # The noise prediction is a disguised **score**, the gradient of the log-density of `p_t`:
-# `grad log p_t(x) = -E[x_0 | x_t = x] / sigma_t`. It points towards where the data is more likely.
+# `grad log p_t(x) = -E[x_0 | x_t = x] / sigma_t`. Why, in two lines (Tweedie's formula): the noisy density
+# is a blur of the data, `p_t(x) = E_{x_1} N(x; alpha_t x_1, sigma_t^2 I)`, and the gradient of one Gaussian
+# is `-(x - alpha_t x_1) / sigma_t^2 = -x_0 / sigma_t` times that Gaussian; so
+# `grad p_t(x) = -E[x_0 1{x_t = x}] / sigma_t`, and dividing by `p_t(x)` gives the conditional mean. The
+# network that minimizes the noise loss outputs exactly `E[x_0 | x_t]` (the squared error's minimizer is the
+# conditional mean), so it is a score model: this is **denoising score matching** (Vincent 2011).
+#
+# How this loss relates to the likelihood: the ELBO of a diffusion model is the same regression weighted
+# by the speed of the log-SNR, `(1/2) E_t [lambda'(t) ||eps_hat - eps||^2]` plus constants, with
+# `lambda = log(alpha^2 / sigma^2)` increasing in our time (Kingma et al. 2021): a weight that is flat in
+# `lambda`. DDPM's `L_simple`, used here, drops that weight, so it is a **reweighted ELBO** that spends more
+# effort at middle noise levels (notebook 04, section 6, draws the weights).
+#
 # Here is the learned score at three times (early, it points to the centre; late, onto the moons):
 
 # %%
@@ -254,7 +266,10 @@ check("2.3", ddim_step)
 #
 # ## References
 # * Sohl-Dickstein, Weiss, Maheswaranathan, Ganguli. *Deep Unsupervised Learning using Nonequilibrium Thermodynamics.* ICML 2015.
+# * Vincent. *A Connection Between Score Matching and Denoising Autoencoders.* Neural Computation, 2011.
 # * Ho, Jain, Abbeel. *Denoising Diffusion Probabilistic Models.* NeurIPS 2020.
+# * Kingma, Salimans, Poole, Ho. *Variational Diffusion Models.* NeurIPS 2021.
+# * Karras, Aittala, Aila, Laine. *Elucidating the Design Space of Diffusion-Based Generative Models.* NeurIPS 2022.
 # * Song, Sohl-Dickstein, Kingma, Kumar, Ermon, Poole. *Score-Based Generative Modeling through Stochastic Differential Equations.* ICLR 2021.
 # * Song, Meng, Ermon. *Denoising Diffusion Implicit Models.* ICLR 2021.
 # * Nichol, Dhariwal. *Improved Denoising Diffusion Probabilistic Models.* ICML 2021.

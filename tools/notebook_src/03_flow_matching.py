@@ -60,7 +60,19 @@ fig
 # $$v(x, t) = E[\,x_1 - x_0 \mid x_t = x\,].$$
 #
 # This marginal field moves the whole noise distribution onto the data distribution (Lipman et al. 2023,
-# Theorem 1). For a finite point cloud it has a closed form (exercise 3.3); here it is for our data:
+# Theorem 1). The proof takes two lines. A field `v` moves a density `p_t` when the **continuity equation**
+# `d p_t / dt + div(p_t v) = 0` holds (mass is neither made nor lost). Each pair's path satisfies it with its
+# own density `p_t(x | x_1)` and velocity `u_t(x | x_1)`; average over the data:
+# `d p_t / dt = E_{x_1}[d p_t(x | x_1) / dt] = -div E_{x_1}[p_t(x | x_1) u_t(x | x_1)] = -div(p_t v)`, since
+# `E_{x_1}[p_t(x | x_1) u_t(x | x_1)] = p_t(x) E[u | x_t = x] = p_t(x) v(x, t)` by Bayes. So the marginal
+# field carries the marginal path, from noise to data.
+#
+# A warning about a name: the linear path is often called the "conditional optimal-transport path". Each
+# pair's straight line *is* the optimal transport between two points, but the marginal flow it induces is
+# **not** the optimal transport between the noise and the data distributions: its trajectories bend
+# (section 4) and its pairing of noise with data is not the OT pairing (notebook 06 measures both).
+#
+# For a finite point cloud the marginal field has a closed form (exercise 3.3); here it is for our data:
 
 # %%
 exact = widgets.marginal_velocity_fn(x1[:500])
@@ -230,6 +242,12 @@ def marginal_velocity(x, t, points):
 check("3.3", marginal_velocity)
 
 # %% [markdown]
+# A caution about this exact field: it is the *perfect* model of the `N` points, and a perfect model of a
+# finite training set **memorizes** it. As `t -> 1` the weights concentrate on the nearest training point,
+# so its ODE carries every noise sample onto one of the `N` points: it never makes a new one. A trained
+# network generalizes only because it does *not* reach this optimum. Notebook 10 measures when trained
+# models start to copy their training points as the training set shrinks.
+#
 # ## Summary
 #
 # * Flow matching regresses a network onto the velocity `x_1 - x_0` of straight lines between noise and

@@ -27,7 +27,7 @@ if "google.colab" in sys.modules:
 
 import torch
 
-from fmlearn import config, data, plotting, race, widgets
+from fmlearn import config, data, plotting, race, seeds, widgets
 from fmlearn.exercises import check
 from fmlearn.samplers import sample
 
@@ -64,8 +64,8 @@ print(race.format_table(live).split("claims:")[0])
 # The same race with the full budget (3000 steps, 2000 evaluation points), precomputed with
 # `python -m fmlearn race --data moons --json race.json` and shipped with the package. Each panel is one
 # model; lower is better; the dashed line is the **data floor**: the W2 between two fresh samples of the
-# data, which no model can beat at this sample size. Differences smaller than the floor's own spread
-# (about ±0.03 here) mean nothing.
+# data, what a perfect model scores *on average* at this sample size (a model can land below it by chance).
+# Differences smaller than the floor's own spread (about ±0.03 here) mean nothing.
 
 # %%
 full = race.precomputed("moons", grid="uniform")
@@ -85,17 +85,35 @@ race.plot_quality(full)
 #   with Tweedie's formula, which assumes the noise is independent of the data; for `fm-ot` and `reflow`
 #   it is not, so those samplers aim at the wrong distribution. ODE samplers only need the velocity.
 #
-# The claims this course set out to check, evaluated on the full result:
+# One training run and one noise draw cannot carry a claim, so the full race was run with **three seeds**
+# (each seed changes the initial weights, the training data and noise, the evaluation data and the sampling
+# noise). The headline rows as mean ± standard deviation over the seeds (W2, Euler):
 
 # %%
-for claim in full["claims"]:
-    print(f"[{'holds' if claim['holds'] else 'FAILS'}] {claim['claim']}\n         {claim['detail']}")
-claims = {c["id"]: c["holds"] for c in full["claims"]}
-assert claims["one-step"] and claims["distilled"] and claims["nfe100"]
+runs = race.precomputed_runs("moons", grid="uniform")
+stats = seeds.summarize(runs)
+print(f"{len(runs)} seeds; data floor {seeds.format_spread(seeds.spread([r['floor_w2'] for r in runs]))}")
+print(f"{'model':10s} {'NFE 1':>15s} {'NFE 4':>15s} {'NFE 100':>15s}")
+for m in race.MODELS:
+    cells = [seeds.format_spread(stats[(m, "euler", n)]) if (m, "euler", n) in stats else "-" for n in (1, 4, 100)]
+    print(f"{m:10s} " + " ".join(f"{c:>15s}" for c in cells))
 
 # %% [markdown]
-# One claim fails on the uniform grid: DDIM and DPM-Solver++ need *more* steps than DDPM to get within
-# 1.5x of their 100-step quality on this diffusion model. That is a measurement, kept as it is: the
+# The claims this course set out to check, evaluated on each seed; a claim counts only if it holds on all
+# three:
+
+# %%
+verdict = seeds.verdicts([r["claims"] for r in runs])
+for cid, v in verdict.items():
+    print(f"[{v['verdict']}: {sum(h is True for h in v['holds'])}/{len(v['holds'])} seeds] {v['claim']}")
+for claim in full["claims"]:
+    print(f"  seed 0, {claim['id']}: {claim['detail']}")
+assert all(verdict[c]["verdict"] == "holds" for c in ("one-step", "distilled", "nfe100"))
+assert verdict["fast-diffusion-samplers"]["verdict"] == "fails"
+
+# %% [markdown]
+# One claim fails on the uniform grid, on every seed: DDIM and DPM-Solver++ need *more* steps than DDPM to
+# get within 3x of the data floor on this diffusion model. That is a measurement, kept as it is: the
 # deterministic samplers lose their accuracy in the first, noisiest steps of a grid uniform in `t`.
 #
 # ## 4. Seconds, not only network calls
@@ -111,8 +129,8 @@ race.plot_speed(full)
 #
 # The same full race with the fixed-step samplers' times spaced uniformly in log-SNR for the diffusion
 # model (`python -m fmlearn race --grid logsnr`), next to the uniform grid. Same models, same network
-# calls, only *where* the steps go changes; with it, DDIM and DPM-Solver++ need at most half the steps DDPM
-# needs (8 against 32 NFE in the shipped run):
+# calls, only *where* the steps go changes; with it, DDIM and DPM-Solver++ reach 3x the floor with at most
+# half the steps DDPM needs, on every seed (seed 0: 8 against 16 NFE):
 
 # %%
 try:
@@ -121,9 +139,11 @@ try:
         rows = {(r["sampler"], r["nfe"]): r["w2"] for r in result["rows"] if r["model"] == "diffusion"}
         print(f"{grid_name:8s} diffusion W2 at NFE 8:  ddim {rows[('ddim', 8)]:.3f}   dpm++2m {rows[('dpm++2m', 8)]:.3f}"
               f"   ddpm {rows[('ddpm', 8)]:.3f}")
-    fast = next(c for c in logsnr["claims"] if c["id"] == "fast-diffusion-samplers")
-    print(f"log-SNR grid: [{'holds' if fast['holds'] else 'FAILS'}] {fast['claim']}\n         {fast['detail']}")
-    assert fast["holds"]
+    fast = seeds.verdicts([r["claims"] for r in race.precomputed_runs("moons", grid="logsnr")])
+    fast = fast["fast-diffusion-samplers"]
+    print(f"log-SNR grid: [{fast['verdict']}: {sum(h is True for h in fast['holds'])}/{len(fast['holds'])} seeds] "
+          f"{fast['claim']}")
+    assert fast["verdict"] == "holds"
 except ValueError as err:
     print(err)
 

@@ -28,7 +28,7 @@ if "google.colab" in sys.modules:
 import math
 import torch
 
-from fmlearn import config, digits, mnist_eval, mnist_metric, mnist_models
+from fmlearn import config, digits, mnist_eval, mnist_metric, mnist_models, seeds
 from fmlearn.exercises import check
 from fmlearn.mnist import MnistData
 from fmlearn.samplers import ddim_as_euler, sample
@@ -186,7 +186,8 @@ print(f"recomputed FD {mine['fd']:.2f} (shipped {shipped['fd']:.2f}); confident 
 assert abs(mine["fd"] - shipped["fd"]) < 0.05 * shipped["fd"] + 0.5
 
 # %% [markdown]
-# What the curves say (the assertions below check each statement on the shipped numbers):
+# What the curves say (the assertions below check each statement on every one of three noise draws; what a
+# draw can flip is said but not asserted):
 #
 # * **Both families make digits at NFE 100** with their own sampler (Euler for flow matching, DDPM for
 #   diffusion): most samples are confidently classified and all ten digits appear (label entropy close to
@@ -198,12 +199,13 @@ assert abs(mine["fd"] - shipped["fd"]) < 0.05 * shipped["fd"] + 0.5
 #   in `t` means other steps on each path), the noise prediction's division by a small `alpha` near noise,
 #   the loss weighting and time distribution, and each network's own error.
 # * **A good solver closes that gap.** On the diffusion model DPM-Solver++(2M) beats Euler and DDPM at NFE 4
-#   and 8 and brings its ODE level with flow matching's Euler (within 10%); on the flow model it changes
-#   little (within 10% of Euler). Much of "flow matching is faster" is "a better solver is faster".
+#   and 8 and brings its ODE close to flow matching's Euler; on the flow model it changes little. Those two
+#   "about equal"s are within a few percent, the size of what another noise draw moves, so they are printed,
+#   not asserted. Much of "flow matching is faster" is "a better solver is faster".
 # * **Deterministic is not automatically better.** At NFE 100 the stochastic DDPM sampler gives the best FD on
 #   *both* models: its fresh noise corrects the network's errors along the way, while an ODE sampler carries
-#   them to the end. On this flow model it is even the best sampler at NFE 4 and 8. "Flow matching is faster
-#   because it is deterministic" mixes up the sampler and the model.
+#   them to the end. On this flow model it is also the best sampler at NFE 4 and 8 — not explained yet, so
+#   not asserted. "Flow matching is faster because it is deterministic" mixes up the sampler and the model.
 # * **DDIM on the flow model is Euler, exactly**: on the linear path the two samplers take the same steps, so
 #   the race does not sample that row twice (it is marked `same_as: euler`); section 6 checks it on the UNet.
 
@@ -212,23 +214,28 @@ def at(model, sampler, nfe):
     return next(r for r in full["rows"] if (r["model"], r["sampler"], r["nfe"]) == (model, sampler, nfe))
 
 
+# The headline rows were sampled three times with other noise (same networks: a training seed costs 25 CPU
+# minutes per model). Only what holds on every draw is asserted.
+runs, key = mnist_eval.precomputed_runs(), ("model", "sampler", "nfe")
+fd = seeds.summarize(runs, "fd", key)
+print(f"{len(runs)} noise draws of {full['n_eval']} digits each; FD as mean ± std over the draws")
 for name, native in (("fm", "euler"), ("diffusion", "ddpm")):
     r = at(name, native, 100)
-    print(f"{name:10s} {native} NFE 100: FD {r['fd']:.1f}, confident {r['confident']:.2f}, entropy {r['entropy']:.3f}")
+    print(f"{name:10s} {native} NFE 100: FD {seeds.format_spread(fd[(name, native, 100)], 1)}, "
+          f"confident {r['confident']:.2f}, entropy {r['entropy']:.3f} (draw 0)")
     assert r["confident"] >= 0.7 and r["entropy"] >= 0.97 * math.log(10) and r["fd"] < full["blur_fd"] / 10
-    ode_best = min(at(name, s, 100)["fd"] for s in ("euler", "heun", "ddim", "dpm++2m"))
-    assert at(name, "ddpm", 100)["fd"] < ode_best
+    for ode in ("euler", "dpm++2m"):  # DDPM beats the ODE samplers at NFE 100, on every draw
+        assert seeds.always_less(runs, (name, "ddpm", 100), (name, ode, 100), "fd", key)
 for k in (4, 8, 16):
-    assert at("fm", "euler", k)["fd"] < at("diffusion", "euler", k)["fd"]
+    assert seeds.always_less(runs, ("fm", "euler", k), ("diffusion", "euler", k), "fd", key)
     assert at("fm", "ddim", k).get("same_as") == "euler"  # not sampled twice: DDIM is Euler here (checked below)
 for k in (4, 8):
-    fm_euler, diff_solver = at("fm", "euler", k)["fd"], at("diffusion", "dpm++2m", k)["fd"]
-    print(f"NFE {k}: fm Euler {fm_euler:.1f}, diffusion Euler {at('diffusion', 'euler', k)['fd']:.1f}, "
-          f"diffusion DPM++ {diff_solver:.1f}, fm DPM++ {at('fm', 'dpm++2m', k)['fd']:.1f}, fm DDPM {at('fm', 'ddpm', k)['fd']:.1f}")
-    assert diff_solver < min(at("diffusion", "euler", k)["fd"], at("diffusion", "ddpm", k)["fd"])
-    assert abs(diff_solver - fm_euler) < 0.1 * fm_euler
-    assert abs(at("fm", "dpm++2m", k)["fd"] - fm_euler) < 0.1 * fm_euler
-    assert at("fm", "ddpm", k)["fd"] < min(at("fm", s, k)["fd"] for s in ("euler", "heun", "ddim", "dpm++2m"))
+    cell = {(m, s_): seeds.format_spread(fd[(m, s_, k)], 1) for m in ("fm", "diffusion") for s_ in ("euler", "dpm++2m", "ddpm")}
+    print(f"NFE {k}: fm Euler {cell['fm', 'euler']}, diffusion Euler {cell['diffusion', 'euler']}, diffusion DPM++ "
+          f"{cell['diffusion', 'dpm++2m']}, fm DPM++ {cell['fm', 'dpm++2m']}, fm DDPM {cell['fm', 'ddpm']}")
+    for other in ("euler", "ddpm"):  # on the diffusion model DPM-Solver++ beats Euler and DDPM, on every draw
+        assert seeds.always_less(runs, ("diffusion", "dpm++2m", k), ("diffusion", other, k), "fd", key)
+
 
 # %% [markdown]
 # ## 6. The diffusion model, sampled as a flow
