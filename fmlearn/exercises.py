@@ -68,6 +68,18 @@ def _col(t):
     return t[:, None]
 
 
+def _least_spread_time(s: Tensor) -> Tensor:
+    """``argmin_t Var(x_t)`` on the linear path with ``sigma_min = s`` for unit-variance data and noise:
+    ``d/dt [t^2 + (1 - (1 - s) t)^2] = 0`` gives ``t* = (1 - s) / (1 + (1 - s)^2)``."""
+    return (1 - s) / (1 + (1 - s) ** 2)
+
+
+def _irreducible_fm_loss(s: Tensor, t: Tensor) -> Tensor:
+    """The flow matching loss's floor at time t for 1-D data ``N(0, s^2)`` on the linear path:
+    ``Var(v | x_t) = Var(v) - Cov(v, x_t)^2 / Var(x_t) = s^2 / (t^2 s^2 + (1 - t)^2)`` with ``v = x1 - x0``."""
+    return s ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2)
+
+
 def _specs() -> dict[str, Spec]:
     import numpy as np
     import scipy.linalg
@@ -170,6 +182,22 @@ def _specs() -> dict[str, Spec]:
             "conditional_velocity(x0, x1, t)  # d x_t / dt on the linear path",
             lambda x0, x1, t: lin.velocity(x0, x1, t), _pair,
             {"The velocity points from noise to data: x1 - x0, not x0 - x1.": lambda x0, x1, t: x0 - x1}),
+        "least_spread_time": Spec(
+            "least_spread_time(sigma_min) -> t*  # sigma_min (B,) in [0, 1): where Var(x_t) is smallest",
+            _least_spread_time, lambda g: (0.9 * torch.rand(50, generator=g, dtype=torch.float64),),
+            {"sigma_min changes the answer: with it sigma_t = 1 - (1 - sigma_min) t, not 1 - t.":
+                 lambda s: torch.full_like(s, 0.5),
+             "Differentiate (1 - (1 - s) t)^2 carefully: the chain rule brings out (1 - s) twice, so the "
+             "denominator is 1 + (1 - s)^2.": lambda s: (1 - s) / (2 - s)}),
+        "irreducible_fm_loss": Spec(
+            "irreducible_fm_loss(s, t) -> Var(x1 - x0 | x_t)  # 1-D data N(0, s^2); s, t (B,)",
+            _irreducible_fm_loss,
+            lambda g: (0.2 + 2 * torch.rand(50, generator=g, dtype=torch.float64),
+                       0.05 + 0.9 * torch.rand(50, generator=g, dtype=torch.float64)),
+            {"That is Var(x1 - x0) = s^2 + 1, what the loss would be without looking at x_t; condition on x_t: "
+             "subtract Cov(v, x_t)^2 / Var(x_t).": lambda s, t: s ** 2 + 1,
+             "Cov(x1 - x0, x_t) = t s^2 - (1 - t): the noise enters x_t with +(1 - t) and v with -1.":
+                 lambda s, t: s ** 2 + 1 - (t * s ** 2 + (1 - t)) ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2)}),
         "flow_matching_loss": Spec(
             "flow_matching_loss(net, x0, x1, t)",
             lambda net, x0, x1, t: losses.flow_matching_loss(net, x0, x1, t), net_batch,
@@ -391,9 +419,9 @@ def specs() -> dict[str, Spec]:
 
 
 EXERCISES: dict[str, str] = {
-    "1.1": "interpolate", "1.2": "cosine_schedule", "1.3": "conditional_velocity",
+    "1.1": "least_spread_time", "1.2": "cosine_schedule", "1.3": "conditional_velocity",
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
-    "3.1": "flow_matching_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
+    "3.1": "irreducible_fm_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
     "5.1": "midpoint_step", "5.2": "rk4_step",
     "6.1": "ot_pair", "6.2": "path_energy",

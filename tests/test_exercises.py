@@ -16,17 +16,19 @@ def test_reference_passes_and_each_mistake_is_named(name):
 
 def test_check_messages(capsys):
     ref = specs()["interpolate"].reference
-    check("1.1", ref)
+    check("interpolate", ref)  # a spec can be checked by its name too
     assert "correct" in capsys.readouterr().out
 
     def todo(x0, x1, t):
         raise NotImplementedError("Exercise 1.1")
-    check("1.1", todo)
+    check("interpolate", todo)
     assert "not done yet" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="t\\[:, None\\]"):
-        check("1.1", lambda x0, x1, t: t * x1 + (1 - t) * x0)
+        check("interpolate", lambda x0, x1, t: t * x1 + (1 - t) * x0)
     with pytest.raises(AssertionError, match="differ from the reference"):
-        check("1.1", lambda x0, x1, t: 2 * ref(x0, x1, t))
+        check("interpolate", lambda x0, x1, t: 2 * ref(x0, x1, t))
+    check("1.1", specs()["least_spread_time"].reference)
+    assert "correct" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown exercise '9.9'"):
         check("9.9", ref)
 

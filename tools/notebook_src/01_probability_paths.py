@@ -166,17 +166,31 @@ plotting.animate_path(x1, "linear", n_frames=20 if QUICK else 30, x0=x0)
 # Each exercise is a function to fill in; the cell below it checks your function against `fmlearn`
 # on random inputs and names the mistake when it recognizes it.
 #
-# **Exercise 1.1.** Write `x_t` of the linear path again, without looking above.
+# **Exercise 1.1 (derive).** The linear path passes through a *shrunken* cloud in the middle (section 3).
+# Where exactly is it smallest? Take data and noise with unit variance per coordinate, drawn independently,
+# and the linear path with a little noise left at the end, `sigma_t = 1 - (1 - sigma_min) t` (Lipman et al.
+# use `sigma_min` around 1e-4). Write `Var(x_t)` as a function of `t`, set its derivative to zero, and return
+# the time `t*` where it is smallest, for a tensor of `sigma_min` values. *Predict first:* is `t*` before or
+# after `1/2` when `sigma_min > 0`? Then check it on samples in the cell after.
 
 # %%
-def interpolate_mine(x0, x1, t):
-    """x0, x1: (B, D); t: (B,) -> x_t (B, D) on the linear path."""
+def least_spread_time(sigma_min):
+    """sigma_min: (B,) in [0, 1) -> t* (B,), the time of smallest Var(x_t) on the linear path."""
     ### BEGIN SOLUTION 1.1
-    return t[:, None] * x1 + (1 - t[:, None]) * x0
+    # Var(x_t) = t^2 + (1 - (1 - s) t)^2;  d/dt = 2 t - 2 (1 - s) (1 - (1 - s) t) = 0
+    return (1 - sigma_min) / (1 + (1 - sigma_min) ** 2)
     ### END SOLUTION
 
 
-check("1.1", interpolate_mine)
+check("1.1", least_spread_time)
+
+# %%
+# Measured on samples: the spread of x_t over a fine grid of times, for sigma_min = 0.3.
+sig = 0.3
+tt = torch.linspace(0, 1, 1001)
+z0, z1 = torch.randn(2, 20000, generator=torch.Generator().manual_seed(SEED))
+spread = torch.stack([(t * z1 + (1 - (1 - sig) * t) * z0).var() for t in tt])
+print(f"smallest spread measured at t = {tt[spread.argmin()]:.3f}; your t* = {float(least_spread_time(torch.tensor([sig]))[0]):.3f}")
 
 # %% [markdown]
 # **Exercise 1.2.** Return `(alpha_t, sigma_t)` of the cosine path for a tensor of times `t`.

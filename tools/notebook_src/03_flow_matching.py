@@ -25,7 +25,7 @@ if "google.colab" in sys.modules:
 
 import torch
 
-from fmlearn import config, data, metrics, plotting, widgets
+from fmlearn import config, data, gaussians, metrics, plotting, widgets
 from fmlearn.exercises import check
 from fmlearn.models import MLP, PathModel
 from fmlearn.samplers import sample
@@ -194,18 +194,35 @@ explorer.static(t=0.6, dataset="8gaussians")
 # %% [markdown]
 # ## 7. Exercises
 #
-# **Exercise 3.1.** Write the flow matching loss without looking above.
+# **Exercise 3.1 (derive).** "The loss converges, but not to zero." How far from zero? Take 1-D data
+# `x_1 ~ N(0, s^2)` and noise `x_0 ~ N(0, 1)`, independent. Even the best network, `E[v | x_t]`, leaves the
+# conditional variance `Var(v | x_t)` of the target `v = x_1 - x_0`. Since `v` and `x_t = t x_1 + (1 - t) x_0`
+# are jointly Gaussian, `Var(v | x_t) = Var(v) - Cov(v, x_t)^2 / Var(x_t)`. Work out the three moments and
+# return the floor of the loss at time `t`, for tensors `s` and `t` (simplify: the answer is short).
+# *Predict first:* where in `t` is the floor largest for `s = 0.5`? The cell after measures it with the
+# package's exact model.
 
 # %%
-def flow_matching_loss_mine(net, x0, x1, t):
-    """x0 (noise), x1 (data): (B, D); t: (B,) -> scalar loss."""
+def irreducible_fm_loss(s, t):
+    """s: (B,) data std; t: (B,) in (0, 1) -> Var(x1 - x0 | x_t), (B,)."""
     ### BEGIN SOLUTION 3.1
-    xt = t[:, None] * x1 + (1 - t[:, None]) * x0
-    return ((net(xt, t) - (x1 - x0)) ** 2).mean()
+    # Var(v) = s^2 + 1, Cov(v, x_t) = t s^2 - (1 - t), Var(x_t) = t^2 s^2 + (1 - t)^2; the numerator simplifies to s^2
+    return s ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2)
     ### END SOLUTION
 
 
-check("3.1", flow_matching_loss_mine)
+check("3.1", irreducible_fm_loss)
+
+# %%
+# Measured: the loss of the exact model E[v | x_t] (fmlearn.gaussians, 1-D data N(0, 0.25)) at a few times.
+one_d = gaussians.optimal_model(gaussians.GaussianMixture(torch.zeros(1, 1), torch.full((1, 1, 1), 0.25)), "linear")
+g = torch.Generator().manual_seed(SEED)
+for t_ in (0.1, 0.5, 0.8, 0.95):
+    a0, a1 = torch.randn(200000, 1, generator=g, dtype=torch.float64), 0.5 * torch.randn(200000, 1, generator=g, dtype=torch.float64)
+    tt = torch.full((200000,), t_, dtype=torch.float64)
+    with torch.no_grad():
+        floor_mc = ((one_d.velocity(tt[:, None] * a1 + (1 - tt[:, None]) * a0, tt) - (a1 - a0)) ** 2).mean()
+    print(f"t = {t_:4.2f}: exact model's loss {floor_mc:.4f}, your formula {float(irreducible_fm_loss(torch.tensor(0.5), torch.tensor(t_))):.4f}")
 
 # %% [markdown]
 # **Exercise 3.2.** Write Euler's method for `dx/dt = velocity(x, t)` over a grid of times.
