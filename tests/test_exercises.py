@@ -62,3 +62,24 @@ def test_student_notebook(tmp_path):
     src.write_text(json.dumps(nb))
     with pytest.raises(ValueError, match="cell 0 has 1 BEGIN SOLUTION and 0 END SOLUTION"):
         student_notebook(src, tmp_path / "b.ipynb")
+
+
+def test_student_versions_run_all_without_the_solutions():
+    # A student's "Run all" must reach the end: a cell that calls an exercise's function (other than its
+    # check) must catch NotImplementedError, since the student version raises it until the exercise is done.
+    import re
+    from pathlib import Path
+    problems = []
+    for src in sorted((Path(__file__).resolve().parents[1] / "tools" / "notebook_src").glob("[0-9][0-9]_*.py")):
+        cells = re.split(r"^# %%.*$", src.read_text(encoding="utf-8"), flags=re.M)
+        exercised = []
+        for cell in cells:
+            if "### BEGIN SOLUTION" in cell:
+                exercised += re.findall(r"^def (\w+)\(", cell.split("### BEGIN SOLUTION")[0], flags=re.M)
+                cell = cell.rsplit("### END SOLUTION", 1)[1]  # what runs after the stub in the same cell
+            for name in exercised:
+                calls = [line for line in cell.splitlines() if re.search(rf"\b{name}\(", line)
+                         and not line.lstrip().startswith(("#", "check("))]
+                if calls and "except NotImplementedError" not in cell:
+                    problems.append(f"{src.name}: {calls[0].strip()}")
+    assert not problems, "cells that would stop a student's Run all:\n" + "\n".join(problems)

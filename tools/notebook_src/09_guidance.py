@@ -193,12 +193,16 @@ def guided_velocity(v_cond, v_uncond, w):
 
 check("9.1", guided_velocity)
 
-# the package's guided model uses the same formula: compare on the UNet
+# the package's guided model uses the same formula: compare on the UNet (once exercise 9.1 is done)
 x, t = noise[:4], torch.full((4,), 0.5)
-with torch.no_grad():
-    want = guidance.guided_model(cond, 3, 2.0).velocity(x, t)
-    got = guided_velocity(cond.net(x, t, torch.full((4,), 3)), cond.net(x, t, None), 2.0)
-assert torch.allclose(got, want, atol=1e-5)
+try:
+    with torch.no_grad():
+        want = guidance.guided_model(cond, 3, 2.0).velocity(x, t)
+        got = guided_velocity(cond.net(x, t, torch.full((4,), 3)), cond.net(x, t, None), 2.0)
+    assert torch.allclose(got, want, atol=1e-5)
+    print("your guided velocity matches fmlearn's guided UNet")
+except NotImplementedError:
+    print("exercise 9.1 is not done yet: the comparison on the UNet waits for it")
 
 # %% [markdown]
 # **Exercise 9.2.** A diffusion model predicts noise. Guide its two noise predictions, then convert the result
