@@ -80,6 +80,20 @@ def _irreducible_fm_loss(s: Tensor, t: Tensor) -> Tensor:
     return s ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2)
 
 
+def _empirical_order(steps: Tensor, errors: Tensor) -> Tensor:
+    """Least-squares slope of ``log(errors)`` against ``log(1 / steps)``: error ~ C steps^-p gives p."""
+    x, y = -torch.log(steps), torch.log(errors)
+    x, y = x - x.mean(), y - y.mean()
+    return (x * y).sum() / (x * x).sum()
+
+
+def _order_inputs(g):
+    steps = torch.tensor([4.0, 8.0, 16.0, 32.0, 64.0], dtype=torch.float64)
+    p = 0.5 + 3 * torch.rand((), generator=g, dtype=torch.float64)
+    wobble = torch.exp(0.2 * torch.randn(5, generator=g, dtype=torch.float64))  # not an exact power law
+    return steps, 0.7 * steps ** -p * wobble
+
+
 def _specs() -> dict[str, Spec]:
     import numpy as np
     import scipy.linalg
@@ -218,6 +232,13 @@ def _specs() -> dict[str, Spec]:
             "euler_sample(velocity, x, times)  # velocity(x, t), x (B, D), times (K+1,)",
             lambda f, x, times: samplers.integrate(f, x, times, "euler")[0], euler_inputs,
             {"Evaluate the velocity at the start of each step (t_k), not at its end.": _euler_right}),
+        "empirical_order": Spec(
+            "empirical_order(steps, errors) -> p  # steps, errors (K,): least-squares slope of log error on log(1/steps)",
+            _empirical_order, _order_inputs,
+            {"Fit all the points by least squares, not only the first and the last.":
+                 lambda k, e: (torch.log(e[0]) - torch.log(e[-1])) / (torch.log(k[-1]) - torch.log(k[0])),
+             "The order is positive for a converging method: the slope against log(1/steps), not log(steps).":
+                 lambda k, e: -_empirical_order(k, e)}),
         "score_from_noise": Spec(
             "score_from_noise(eps_hat, x, t)  # cosine path",
             lambda eps, x, t: parametrizations.convert(eps, "noise", "score", x, t, cos), eps_batch,
@@ -421,7 +442,7 @@ def specs() -> dict[str, Spec]:
 EXERCISES: dict[str, str] = {
     "1.1": "least_spread_time", "1.2": "cosine_schedule", "1.3": "conditional_velocity",
     "2.1": "diffusion_loss", "2.2": "score_from_noise", "2.3": "ddim_step",
-    "3.1": "irreducible_fm_loss", "3.2": "euler_sample", "3.3": "marginal_velocity",
+    "3.1": "irreducible_fm_loss", "3.2": "empirical_order", "3.3": "marginal_velocity",
     "4.1": "velocity_from_noise", "4.2": "noise_weight_linear", "4.3": "linear_path_time",
     "5.1": "midpoint_step", "5.2": "rk4_step",
     "6.1": "ot_pair", "6.2": "path_energy",

@@ -229,19 +229,43 @@ for t_ in (0.1, 0.5, 0.8, 0.95):
     print(f"t = {t_:4.2f}: exact model's loss {floor_mc:.4f}, your formula {mine}")
 
 # %% [markdown]
-# **Exercise 3.2.** Write Euler's method for `dx/dt = velocity(x, t)` over a grid of times.
+# **Exercise 3.2 (predict, then measure).** Euler's method (section 4) is called *first order*: its error
+# should shrink like `1/K` with `K` steps, so doubling the steps halves it. Heun's method (notebook 05) is
+# second order. Write `empirical_order(steps, errors)`: the order `p` in `error ~ C K^-p`, as the
+# least-squares slope of `log(error)` against `log(1/K)`. *Predict first* what it gives for each solver on
+# the exact model of a Gaussian (no training error, so only the solver's error is left); the cell after
+# measures both.
 
 # %%
-def euler_sample_mine(velocity, x, times):
-    """x: (B, D) at times[0]; times: (K+1,) -> x at times[-1]."""
+def empirical_order(steps, errors):
+    """steps, errors: (K,) tensors -> the fitted order p (0-d tensor)."""
     ### BEGIN SOLUTION 3.2
-    for t, t_next in zip(times[:-1], times[1:]):
-        x = x + (t_next - t) * velocity(x, t)
-    return x
+    x, y = -torch.log(steps), torch.log(errors)
+    x, y = x - x.mean(), y - y.mean()
+    return (x * y).sum() / (x * x).sum()
     ### END SOLUTION
 
 
-check("3.2", euler_sample_mine)
+check("3.2", empirical_order)
+
+# %%
+# The exact model of 2-D Gaussian data: the samplers' error against the exact flow map, per solver.
+mu, cov = torch.tensor([1.0, -0.5], dtype=torch.float64), torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
+gauss = gaussians.optimal_model(gaussians.GaussianMixture(mu[None], cov[None]), "linear")
+z = torch.randn(64, 2, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
+ks = torch.tensor([8.0, 16.0, 32.0, 64.0], dtype=torch.float64)
+for solver in ("euler", "heun"):
+    errs = []
+    for k in ks.int().tolist():
+        grid = torch.linspace(0, 1, k + 1, dtype=torch.float64)
+        a, b = gaussians.gaussian_flow_map(mu, cov, "linear", 0.0, 1.0)
+        out = sample(gauss, z, solver, times=grid).samples
+        errs.append(float((out - (z @ a.T + b)).norm(dim=1).mean()))
+    try:
+        measured = f"{float(empirical_order(ks, torch.tensor(errs, dtype=torch.float64))):.2f}"
+    except NotImplementedError:
+        measured = "(exercise 3.2 not done yet)"
+    print(f"{solver:6s} errors {', '.join(f'{e:.1e}' for e in errs)} at K = 8..64: order {measured}")
 
 # %% [markdown]
 # **Exercise 3.3.** The exact marginal velocity of a point cloud `points` (N, 2) on the linear path.
