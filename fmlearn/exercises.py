@@ -94,6 +94,12 @@ def _order_inputs(g):
     return steps, 0.7 * steps ** -p * wobble
 
 
+def _implicit_inputs(g):
+    eps_c = torch.randn(32, 2, generator=g, dtype=torch.float64)
+    eps_u = torch.randn(32, 2, generator=g, dtype=torch.float64)
+    return eps_c, eps_u, 0.05 + 0.9 * torch.rand(32, generator=g, dtype=torch.float64)
+
+
 def _specs() -> dict[str, Spec]:
     import numpy as np
     import scipy.linalg
@@ -347,6 +353,16 @@ def _specs() -> dict[str, Spec]:
              "not an interpolation between the two.": lambda c, u, w: (1 - w) * c + w * u,
              "In this course w = 0 is the plain conditional model, so the weights are (1 + w) and -w "
              "(papers that write w v_cond + (1 - w) v_uncond use w' = 1 + w).": lambda c, u, w: w * c + (1 - w) * u}),
+        "implicit_classifier_score": Spec(
+            "implicit_classifier_score(eps_cond, eps_uncond, t)  # grad_x log p_t(y | x) on the cosine path; t (B,)",
+            lambda c, u, t: -(c - u) / _col(_cos(t)[1]), _implicit_inputs,
+            {"Bayes: grad log p(y | x) = grad log p(x | y) - grad log p(x); with score = -eps / sigma that is "
+             "-(eps_cond - eps_uncond) / sigma: you have the sign the other way.":
+                 lambda c, u, t: (c - u) / _col(_cos(t)[1]),
+             "The score of a noise prediction divides by sigma_t, not alpha_t.":
+                 lambda c, u, t: -(c - u) / _col(_cos(t)[0]),
+             "A score is the noise prediction divided by -sigma_t: divide the difference by sigma_t.":
+                 lambda c, u, t: -(c - u)}),
         "guided_velocity_from_noise": Spec(
             "guided_velocity_from_noise(eps_cond, eps_uncond, x, t, w)  # cosine path: guide, then convert",
             lambda c, u, x, t, w: parametrizations.convert(guidance.guided_prediction(c, u, w), "noise",
@@ -448,7 +464,7 @@ EXERCISES: dict[str, str] = {
     "6.1": "ot_pair", "6.2": "path_energy",
     "7.1": "standard_normal_log_prob", "7.2": "log_likelihood_euler", "7.3": "hutchinson_divergence",
     "8.1": "label_entropy", "8.2": "frechet_distance",
-    "9.1": "guided_velocity", "9.2": "guided_velocity_from_noise",
+    "9.1": "implicit_classifier_score", "9.2": "guided_velocity_from_noise",
 }
 """Exercise number -> name of the :func:`specs` entry it checks."""
 

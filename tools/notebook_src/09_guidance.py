@@ -26,6 +26,8 @@ if "google.colab" in sys.modules:
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fmlearn/fmlearn"], check=True)
 
+import math
+
 import torch
 
 from fmlearn import config, digits, guidance, mnist_models, plotting
@@ -181,35 +183,50 @@ explorer.static(digit=4, scale=8.0)
 # %% [markdown]
 # ## 6. Exercises
 #
-# **Exercise 9.1.** Write the guided velocity from the conditional and unconditional predictions.
+# **Exercise 9.1 (derive).** Guidance as a classifier (section 3): by Bayes,
+# `grad log p_t(y | x) = grad log p_t(x | y) - grad log p_t(x)`, and each score is a noise prediction divided
+# by `-sigma_t` (notebook 02). Write the *implicit classifier's* gradient `grad_x log p_t(y | x)` from a
+# noise-predicting model's two predictions on the cosine path. The cell after uses your function to check
+# the claim of section 3: the guided score is `grad log p_t(x) + (1 + w) grad log p_t(y | x)`.
 
 # %%
-def guided_velocity(v_cond, v_uncond, w):
-    """v_cond, v_uncond (B, ...); w >= 0 -> guided velocity (B, ...)."""
+def implicit_classifier_score(eps_cond, eps_uncond, t):
+    """eps_cond, eps_uncond (B, D); t (B,) -> grad_x log p_t(y | x), (B, D), on the cosine path."""
     ### BEGIN SOLUTION 9.1
-    return (1 + w) * v_cond - w * v_uncond
+    sigma = torch.cos(0.5 * math.pi * t)[:, None]
+    return -(eps_cond - eps_uncond) / sigma
     ### END SOLUTION
 
 
-check("9.1", guided_velocity)
+check("9.1", implicit_classifier_score)
 
-# the package's guided model uses the same formula: compare on the UNet (once exercise 9.1 is done)
-x, t = noise[:4], torch.full((4,), 0.5)
+# the tilted score, checked on random "predictions": guiding the noise = adding (1 + w) times the classifier
+g = torch.Generator().manual_seed(SEED)
+e_c, e_u = torch.randn(2, 16, 2, generator=g, dtype=torch.float64)
+t9 = 0.1 + 0.8 * torch.rand(16, generator=g, dtype=torch.float64)
+sig9 = torch.cos(0.5 * math.pi * t9)[:, None]
 try:
-    with torch.no_grad():
-        want = guidance.guided_model(cond, 3, 2.0).velocity(x, t)
-        got = guided_velocity(cond.net(x, t, torch.full((4,), 3)), cond.net(x, t, None), 2.0)
-    assert torch.allclose(got, want, atol=1e-5)
-    print("your guided velocity matches fmlearn's guided UNet")
+    for w in (0.0, 1.0, 4.0):
+        guided_score = -guidance.guided_prediction(e_c, e_u, w) / sig9
+        tilted = -e_u / sig9 + (1 + w) * implicit_classifier_score(e_c, e_u, t9)
+        assert torch.allclose(guided_score, tilted, atol=1e-12)
+    print("guided score = grad log p_t(x) + (1 + w) grad log p_t(y | x): checked at w = 0, 1, 4")
 except NotImplementedError:
-    print("exercise 9.1 is not done yet: the comparison on the UNet waits for it")
+    print("exercise 9.1 is not done yet: the tilted-score check waits for it")
+
+# the package's guided model uses the formula of section 3: compare on the UNet
+x, t = noise[:4], torch.full((4,), 0.5)
+with torch.no_grad():
+    want = guidance.guided_model(cond, 3, 2.0).velocity(x, t)
+    got = guidance.guided_prediction(cond.net(x, t, torch.full((4,), 3)), cond.net(x, t, None), 2.0)
+assert torch.allclose(got, want, atol=1e-5)
 
 # %% [markdown]
-# **Exercise 9.2.** A diffusion model predicts noise. Guide its two noise predictions, then convert the result
-# to a velocity on the cosine path (notebook 04: `x = alpha x1 + sigma eps`, so
-# `v = (alpha'/alpha) x + (sigma' - alpha' sigma / alpha) eps`). Because the conversion is affine in the
-# prediction and the weights `1 + w` and `-w` sum to one, guiding noise and guiding velocities are the same
-# thing: guidance is not specific to either family.
+# **Exercise 9.2 (derive).** A diffusion model predicts noise. Guide its two noise predictions, then convert
+# the result to a velocity on the cosine path. Derive the conversion yourself from `x = alpha x1 + sigma eps`
+# and `v = alpha' x1 + sigma' eps` (eliminate `x1`). Then argue why the order does not matter: the conversion
+# is affine in the prediction and the weights `1 + w` and `-w` sum to one, so guiding noise and guiding
+# velocities are the same thing: guidance is not specific to either family.
 
 # %%
 from fmlearn.schedules import get_schedule
