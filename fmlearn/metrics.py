@@ -293,6 +293,19 @@ def _trajectory(trajectory) -> Tensor:
     return traj
 
 
+def _trajectory_and_times(trajectory, times) -> tuple[Tensor, Tensor, Tensor]:
+    """Checked positions (K+1, N, D), times (K+1,) and steps dt (K,), float64."""
+    traj = _trajectory(trajectory)
+    t = check_tensor("times", times, ndim=1).detach().to(traj.device, torch.float64)
+    if t.shape[0] != traj.shape[0]:
+        raise ValueError(f"times must have shape ({traj.shape[0]},) to match trajectory {tuple(traj.shape)}, "
+                         f"got {tuple(t.shape)}.")
+    dt = torch.diff(t)  # (K,)
+    if not bool((dt > 0).all()):
+        raise ValueError("times must be strictly increasing.")
+    return traj, t, dt
+
+
 def straightness(trajectory: Tensor) -> float:
     r"""Mean ratio of chord to arc length of sampled paths (1 = perfectly straight).
 
@@ -334,14 +347,7 @@ def transport_straightness(trajectory: Tensor, times: Tensor) -> float:
     Returns:
         S >= 0 as a float.
     """
-    traj = _trajectory(trajectory)
-    t = check_tensor("times", times, ndim=1).detach().to(traj.device, torch.float64)
-    if t.shape[0] != traj.shape[0]:
-        raise ValueError(f"times must have shape ({traj.shape[0]},) to match trajectory {tuple(traj.shape)}, "
-                         f"got {tuple(t.shape)}.")
-    dt = torch.diff(t)  # (K,)
-    if not bool((dt > 0).all()):
-        raise ValueError("times must be strictly increasing.")
+    traj, t, dt = _trajectory_and_times(trajectory, times)
     chord_velocity = (traj[-1] - traj[0]) / (t[-1] - t[0])  # (N, D)
     step_velocity = (traj[1:] - traj[:-1]) / dt[:, None, None]  # (K, N, D)
     return float(((step_velocity - chord_velocity).square().sum(dim=-1) * dt[:, None]).sum(dim=0).mean())
@@ -363,13 +369,6 @@ def path_energy(trajectory: Tensor, times: Tensor) -> float:
     Returns:
         E as a float.
     """
-    traj = _trajectory(trajectory)
-    t = check_tensor("times", times, ndim=1).detach().to(traj.device, torch.float64)
-    if t.shape[0] != traj.shape[0]:
-        raise ValueError(f"times must have shape ({traj.shape[0]},) to match trajectory {tuple(traj.shape)}, "
-                         f"got {tuple(t.shape)}.")
-    dt = torch.diff(t)  # (K,)
-    if not bool((dt > 0).all()):
-        raise ValueError("times must be strictly increasing.")
+    traj, _, dt = _trajectory_and_times(trajectory, times)
     step_sq = (traj[1:] - traj[:-1]).square().sum(dim=-1)  # (K, N)
     return float((step_sq / dt[:, None]).sum(dim=0).mean())
