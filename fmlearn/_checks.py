@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 from typing import Iterable
 
 import torch
@@ -78,6 +79,7 @@ def like_model(model, x: Tensor) -> Tensor:
 
     So float64 (or float16) input to a float32 network just works, instead of failing deep inside a matmul.
     """
-    tensors = list(model.parameters()) + list(model.buffers()) if isinstance(model, torch.nn.Module) else []
-    ref = next((p for p in tensors if p.is_floating_point()), None)
+    if not isinstance(model, torch.nn.Module):
+        return x
+    ref = next((p for p in itertools.chain(model.parameters(), model.buffers()) if p.is_floating_point()), None)
     return x if ref is None or (x.dtype == ref.dtype and x.device == ref.device) else x.to(ref.device, ref.dtype)
