@@ -199,14 +199,15 @@ print(f"chord / arc length as drawn (notebook 06's straightness): cosine {bent['
       f"linear {bent['linear']:.2f}")
 assert bent["cosine"] > bent["linear"]
 
-fig, axes = plotting.new_figure(1, 2, panel=3.0)
+fig, axes = plotting.new_figure(1, 2, panel=3.2)
 for k in range(12):
     axes[0, 0].plot(on_cosine[:, k, 0], on_cosine[:, k, 1], color="C1", lw=0.8)
     axes[0, 0].plot(on_linear[:, k, 0], on_linear[:, k, 1], color="C0", lw=0.8)
     axes[0, 1].plot(mapped[:, k, 0], mapped[:, k, 1], color="C1", lw=2.5, alpha=0.5)
     axes[0, 1].plot(on_linear[:, k, 0], on_linear[:, k, 1], color="C0", lw=0.8)
-axes[0, 0].set(title="as drawn: cosine (orange), linear (blue)")
-axes[0, 1].set(title="cosine divided by c_t: the same curves")
+axes[0, 0].set(title="as drawn")
+axes[0, 0].legend(axes[0, 0].lines[:2], ["cosine", "linear"], fontsize=8, loc="lower right")
+axes[0, 1].set(title="cosine divided by c_t")
 fig
 
 # %% [markdown]
@@ -276,7 +277,7 @@ for k, (name, sched, par) in enumerate((("flow matching (linear, velocity)", "li
 axes[0, 0].axhline(0.5 / (2 * math.pi), color="k", lw=1, ls=":", label="ELBO (flat in lambda; any level)")
 axes[0, 0].set(xlabel="log SNR  (noise <- -> data)", ylabel="weight on the noise error", yscale="log",
                title="where each loss spends its effort")
-axes[0, 0].legend(fontsize=8)
+axes[0, 0].legend(fontsize=8, loc="lower left")
 fig
 
 # %% [markdown]
