@@ -7,9 +7,12 @@ The main objects, importable from the top level (loaded on first use, so ``impor
 >>> run = fmlearn.train(model, "moons", "fm")                              # doctest: +SKIP
 >>> out = fmlearn.sample(run.ema, 1000, "euler", nfe=20)                   # doctest: +SKIP
 
-Modules, named after the maths: ``schedules`` (paths), ``parametrizations``, ``losses``,
-``couplings``, ``models``, ``training``, ``samplers``, ``likelihood``, ``metrics``, ``data``,
-``gaussians``, ``checkpoints``, ``plotting``, ``widgets``, ``exercises``, ``config``.
+The core modules are named after the maths: ``schedules`` (paths), ``parametrizations``, ``losses``,
+``couplings``, ``models`` and ``unet`` (networks), ``training``, ``ode`` (solvers), ``samplers``,
+``likelihood``, ``metrics``, ``frechet``, ``guidance``, ``reflow``, ``data``, ``gaussians``, ``checkpoints``,
+``config``. Above them, in layers that import only downward: ``fmlearn.mnist`` (the MNIST scale),
+``fmlearn.experiments`` (the races and their repeats) and ``fmlearn.teaching`` (figures, widgets,
+exercises), which the notebooks use.
 """
 from __future__ import annotations
 
@@ -26,9 +29,9 @@ _EXPORTS = {
     "save_checkpoint": "checkpoints", "load_checkpoint": "checkpoints", "quick_mode": "config",
     "get_device": "config", "UNet": "unet",
 }
-_MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "training", "samplers", "likelihood",
-            "metrics", "data", "gaussians", "checkpoints", "plotting", "widgets", "exercises", "config", "bench",
-            "race", "reflow", "mnist", "unet", "mnist_metric", "mnist_models", "mnist_eval", "guidance"}
+_MODULES = {"schedules", "parametrizations", "losses", "couplings", "models", "unet", "training", "trainer", "ode",
+            "samplers", "likelihood", "metrics", "frechet", "guidance", "reflow", "data", "gaussians", "checkpoints", "networks",
+            "config", "mnist", "experiments", "teaching"}
 
 __all__ = ["__version__", *_EXPORTS]
 

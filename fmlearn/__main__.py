@@ -33,14 +33,14 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
 
 def _run_bench(args: argparse.Namespace) -> int:
     if args.quick:
-        # Set before fmlearn.bench is imported, so every budget read from the environment sees it.
+        # Set before fmlearn.teaching.bench is imported, so every budget read from the environment sees it.
         os.environ["FMLEARN_QUICK"] = "1"
     try:
-        bench = importlib.import_module("fmlearn.bench")
+        bench = importlib.import_module("fmlearn.teaching.bench")
     except ModuleNotFoundError as err:
-        if err.name != "fmlearn.bench":  # a missing dependency inside bench is a real error
+        if err.name != "fmlearn.teaching.bench":  # a missing dependency inside bench is a real error
             raise
-        print("fmlearn bench: the benchmark module fmlearn/bench.py is not part of this "
+        print("fmlearn bench: the benchmark module fmlearn/teaching/bench.py is not part of this "
               "version of fmlearn yet; update fmlearn (git pull) and try again.", file=sys.stderr)
         return 2
     code = bench.main(args)
@@ -56,7 +56,7 @@ def _add_student(parser: argparse.ArgumentParser) -> None:
 def _run_student(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fmlearn.exercises import student_notebook
+    from fmlearn.teaching.exercises import student_notebook
 
     paths = []
     for item in map(Path, args.notebooks):
@@ -76,50 +76,33 @@ def _run_student(args: argparse.Namespace) -> int:
 
 
 def _add_race(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="moons", help="2D data set, e.g. moons, 8gaussians, checkerboard "
-                        "(see fmlearn.data.DATASETS; default moons)")
-    parser.add_argument("--json", metavar="PATH", default=None, help="also write the result to this JSON file")
-    parser.add_argument("--quick", action="store_true", default=None,
-                        help="small budgets (1000 steps, 500 points); default: FMLEARN_QUICK")
-    parser.add_argument("--seed", type=int, default=0, help="the race's one seed (default 0)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
-    parser.add_argument("--cache-dir", default=None, help="folder of the cached models (default: FMLEARN_DATA/race)")
-    parser.add_argument("--grid", default="uniform",
-                        help="time grid of the fixed-step samplers: uniform (default) or logsnr")
-    parser.add_argument("--retrain", action="store_true", help="ignore the cached models and train afresh")
-    parser.add_argument("--steps", type=int, default=None, help="training steps of every model (overrides the budget)")
-    parser.add_argument("--n-eval", type=int, default=None, help="points per evaluation (overrides the budget)")
-    parser.add_argument("--nfes", default=None, help="comma-separated NFE budgets (default 1,2,4,8,16,32,100)")
-    parser.add_argument("--models", default=None, help="comma-separated subset of fm,fm-ot,diffusion,reflow,distilled")
-    parser.add_argument("--samplers", default=None,
-                        help="comma-separated subset of euler,heun,rk4,dopri5,ddpm,ddim,dpm++2m,em")
-    parser.add_argument("--workers", type=int, default=None, help="processes that compute W2 (default: up to 2)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from fmlearn.experiments.race.run import add_arguments
+    add_arguments(parser)
 
 
 def _run_race(args: argparse.Namespace) -> int:
-    from fmlearn.race import main as race_main
+    from fmlearn.experiments.race import main as race_main
 
     return int(race_main(args) or 0)
 
 
 def _add_train_mnist(parser: argparse.ArgumentParser) -> None:
-    from fmlearn.mnist_models import add_arguments
+    from fmlearn.mnist.models import add_arguments
     add_arguments(parser)
 
 
 def _run_train_mnist(args: argparse.Namespace) -> int:
-    from fmlearn.mnist_models import main
+    from fmlearn.mnist.models import main
     return main(args)
 
 
 def _add_mnist_eval(parser: argparse.ArgumentParser) -> None:
-    from fmlearn.mnist_eval import add_arguments
+    from fmlearn.experiments.mnist_race import add_arguments
     add_arguments(parser)
 
 
 def _run_mnist_eval(args: argparse.Namespace) -> int:
-    from fmlearn.mnist_eval import main
+    from fmlearn.experiments.mnist_race import main
     return main(args)
 
 

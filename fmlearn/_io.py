@@ -1,7 +1,8 @@
-"""Small shared plumbing: atomic file writes and a one-thread context for tiny CPU workloads."""
+"""Small shared plumbing: atomic file writes, a writability test, and a one-thread context for tiny CPU workloads."""
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +37,24 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def package_path(*parts: str) -> Path:
+    """A file or folder shipped inside the package (``checkpoints/...``, ``results/...``), found through
+    :mod:`importlib.resources` wherever fmlearn is installed or checked out."""
+    return Path(str(importlib.resources.files("fmlearn").joinpath(*parts)))
+
+
+def writable(folder: str | Path) -> bool:
+    """Whether files can be created in ``folder`` (created with its parents if missing): tried, not guessed
+    from permission bits, which read-only mounts and some containers misreport."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

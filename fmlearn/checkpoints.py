@@ -28,10 +28,11 @@ from torch import Tensor, nn
 
 from ._io import atomic_write
 from .config import get_device
-from .models import PathModel, build_net
+from .models import PathModel
+from .networks import build_net
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint",
-           "read_checkpoint", "config_matches", "config_differences"]
+           "read_checkpoint", "config_matches", "config_differences", "objective_config"]
 
 FORMAT = "fmlearn-checkpoint"
 VERSION = 1
@@ -105,7 +106,9 @@ def config_differences(found: dict, expected: dict) -> list[str]:
     return lines
 
 
-def _objective_config(objective) -> dict | None:
+def objective_config(objective) -> dict | None:
+    """The stored configuration of an objective: a preset name or an objective with ``config()``, as a dict
+    (a dict or None is returned as it is)."""
     if objective is None or isinstance(objective, dict):
         return objective
     if isinstance(objective, str):
@@ -142,7 +145,7 @@ def save_checkpoint(path: str | Path, model: PathModel, *, ema: PathModel | None
     if not isinstance(model, PathModel):
         raise TypeError(f"model must be a PathModel, got {type(model).__name__}; wrap a network with "
                         f"PathModel(net, schedule, parametrization).")
-    config = {"model": model.describe(), "objective": _objective_config(objective)}
+    config = {"model": model.describe(), "objective": objective_config(objective)}
     if training is not None:
         config["training"] = training
     config = _plain(config, "the checkpoint config")
@@ -219,7 +222,7 @@ def _build_model(config: dict, path: Path) -> PathModel:
                          shape=tuple(cfg["shape"]) if cfg.get("shape") else None)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"cannot rebuild the model stored in {str(path)!r} from its config {cfg!r}: {err}. "
-                              f"For your own network class call fmlearn.models.register_net(kind, cls) "
+                              f"For your own network class call fmlearn.networks.register_net(kind, cls) "
                               f"first.") from None
 
 

@@ -12,6 +12,7 @@ available of cuda > mps > cpu is chosen once per process.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -61,6 +62,27 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but this machine has no CUDA GPU; use 'cpu'.")
     return dev
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the block with torch's global CPU generator seeded with ``seed``, then restore its state.
+
+    The one way the package seeds what draws from the global generator (network initialization,
+    dropout): the caller's random stream is never shifted. Explicit streams use ``torch.Generator``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def device_of(module: torch.nn.Module, device: str | torch.device | None = None) -> torch.device:
+    """``get_device(device)`` when a device is asked for, else the device of ``module``'s first parameter
+    (CPU for a module without parameters): where a model's inputs must go."""
+    if device is not None:
+        return get_device(device)
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def data_dir() -> Path:

@@ -9,8 +9,12 @@ the unconditional model. Guidance with scale ``w >= 0`` samples with::
 
 ``w = 0`` is the plain conditional model; a larger ``w`` pushes each step further in the direction
 that separates digit ``y`` from "any digit", which makes digits more recognisable (fidelity) and
-more alike (less diversity). The guided field is not the velocity of any probability path:
-guidance trades the exactness of the flow for fidelity.
+more alike (less diversity). Every smooth field generates some probability path, and so does the
+guided one; but it is not the marginal velocity of the noised "tilted" target
+``p(x) p(y | x)^(1 + w)`` (Bradley & Nakkiran 2024): guidance trades sampling any fixed distribution
+exactly for fidelity. In score terms it adds ``(1 + w)`` times the implicit classifier's gradient,
+``grad log p_t(x) + (1 + w) grad log p_t(y | x)`` (Ho & Salimans 2022). How recognisable and how
+varied guided digits are is measured by :func:`fmlearn.mnist.fidelity.fidelity_diversity`.
 
 Every conversion between velocity, noise, data and score (:mod:`fmlearn.parametrizations`) is
 affine in the prediction, ``a(t) x + b(t) out``, and the weights ``1 + w`` and ``-w`` sum to one,
@@ -21,14 +25,12 @@ Each evaluation of a guided model costs two network passes (run as one batch of 
 """
 from __future__ import annotations
 
-import weakref
-
 import torch
 from torch import Tensor, nn
 
 from .models import PathModel
 
-__all__ = ["guided_prediction", "GuidedNet", "guided_model", "fidelity_diversity"]
+__all__ = ["guided_prediction", "GuidedNet", "guided_model"]
 
 
 def guided_prediction(conditional: Tensor, unconditional: Tensor, scale: float) -> Tensor:
@@ -91,73 +93,3 @@ def guided_model(model: PathModel, y: int | Tensor, scale: float = 0.0) -> PathM
     if not isinstance(model, PathModel):
         raise TypeError(f"model must be a PathModel, got {type(model).__name__}.")
     return PathModel(GuidedNet(model.net, y, scale), model.schedule, model.parametrization, shape=model.shape)
-
-
-def _mean_pairwise_distance(features: Tensor) -> float:
-    """Mean Euclidean distance between the distinct pairs of rows of ``features`` (N, F)."""
-    n = features.shape[0]
-    if n < 2:
-        return float("nan")
-    d = torch.cdist(features.double(), features.double())  # (N, N)
-    return float(d.sum() / (n * (n - 1)))
-
-
-def _per_class_spread(features: Tensor, labels: Tensor) -> float:
-    """Mean over labels (with >= 2 rows) of the mean pairwise distance of their rows of ``features`` (N, F)."""
-    spreads = [_mean_pairwise_distance(features[labels == c]) for c in labels.unique().tolist()
-               if int((labels == c).sum()) > 1]
-    return sum(spreads) / len(spreads) if spreads else float("nan")
-
-
-_REAL_SPREAD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # classifier -> spread of real test digits
-
-
-def fidelity_diversity(images: Tensor, labels: Tensor, *, threshold: float = 0.9, classifier=None,
-                       reference: Tensor | None = None, reference_labels: Tensor | None = None) -> dict:
-    """How recognisable and how varied generated digits are, judged by the shipped MNIST classifier.
-
-    Args:
-        images: generated digits (N, 1, 28, 28) in about [-1, 1] (clipped to it; strong guidance overshoots).
-        labels: the digit each was asked to be, integers (N,).
-        threshold: probability of the requested digit above which a sample counts as a hit.
-        classifier: default :func:`fmlearn.mnist_metric.load_classifier`.
-        reference, reference_labels: real digits (M, 1, 28, 28) and labels (M,) whose diversity is the
-            unit; default the first 2000 test digits.
-
-    Returns:
-        ``{"fidelity"``: share of samples the classifier gives their requested digit with probability
-        >= threshold; ``"accuracy"``: share whose most likely digit is the requested one;
-        ``"diversity"``: mean distance between two samples of the same requested digit in the
-        classifier's feature space, averaged over digits and divided by the same for real digits
-        (1.0: as varied as real digits; 0: all alike); ``"n"``}.
-    """
-    from .mnist_metric import _batched, _check_images, _device, _evaluating, _mnist, load_classifier
-
-    if isinstance(images, torch.Tensor) and images.is_floating_point() and bool(images.isfinite().all()) \
-            and float(images.abs().max()) <= 4.0:
-        images = images.clamp(-1.0, 1.0)  # guided samples overshoot [-1, 1]; clip them, as when shown
-    images = _check_images(images, "images")
-    labels = torch.as_tensor(labels).long().cpu()
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
-    model = load_classifier() if classifier is None else classifier
-
-    def features(x: Tensor) -> Tensor:  # (N, 1, 28, 28) -> (N, F), eval mode, no_grad, in batches
-        with _evaluating(model):
-            return _batched(model.features, x.float().cpu(), device=_device(model))
-
-    if reference is None:  # the first 2000 test digits: their spread is computed once per classifier
-        if model not in _REAL_SPREAD:
-            x, y = _mnist("test", None, 2000)
-            _REAL_SPREAD[model] = _per_class_spread(features(x), y)
-        real_spread = _REAL_SPREAD[model]
-    else:
-        real_spread = _per_class_spread(features(reference), torch.as_tensor(reference_labels).long().cpu())
-    feats = features(images)  # (N, F)
-    with _evaluating(model), torch.no_grad():
-        probs = torch.softmax(model.head(feats), dim=1)  # (N, 10)
-    spread = _per_class_spread(feats, labels)
-    p_requested = probs.gather(1, labels[:, None])[:, 0]  # (N,)
-    return {"fidelity": float((p_requested >= threshold).double().mean()),
-            "accuracy": float((probs.argmax(1) == labels).double().mean()),
-            "diversity": spread / real_spread, "n": int(images.shape[0])}

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_positive_int, check_tensor, like_model
-from .samplers import _Counted, _odeint, _singular
+from .ode import CountedModel, odeint_bridged, singular_at
 
 if TYPE_CHECKING:
     from .models import PathModel
@@ -139,7 +139,7 @@ def log_likelihood(model: PathModel, x: Tensor, *, divergence: str = "exact", n_
     check_choice("divergence", divergence, DIVERGENCES)
     check_choice("method", method, _ADAPTIVE)
     check_positive_int("n_probes", n_probes)
-    counted = _Counted(model)
+    counted = CountedModel(model)
     b, d = x.shape
     if divergence == "hutchinson":
         probes = torch.randint(0, 2, (n_probes, b, d), generator=generator, device=x.device).to(x.dtype) * 2 - 1
@@ -155,9 +155,9 @@ def log_likelihood(model: PathModel, x: Tensor, *, divergence: str = "exact", n_
     times = torch.tensor([schedule.t_max, schedule.t_min], dtype=x.dtype, device=x.device)  # data -> noise
     y0 = torch.cat([x, torch.zeros(b, 1, dtype=x.dtype, device=x.device)], dim=1)
     with torch.no_grad():
-        y1 = _odeint(augmented, y0, times, rtol=rtol, atol=atol, method=method,
-                     open_start=_singular(model, schedule.t_max, x.dtype),
-                     open_end=_singular(model, schedule.t_min, x.dtype))[-1]
+        y1 = odeint_bridged(augmented, y0, times, rtol=rtol, atol=atol, method=method,
+                             open_start=singular_at(model, schedule.t_max, x.dtype),
+                             open_end=singular_at(model, schedule.t_min, x.dtype))[-1]
     z, delta = y1[:, :d], y1[:, d]
     prior = -0.5 * z.square().sum(1) - 0.5 * d * math.log(2 * math.pi)
     return LikelihoodResult(log_prob=prior + delta, prior_log_prob=prior, delta_log_det=delta, nfe=counted.nfe, z=z)

@@ -29,7 +29,7 @@ from torch import Tensor
 from ._checks import check_choice, check_positive_int, check_tensor
 
 __all__ = ["wasserstein2", "gaussian_w2", "sliced_wasserstein", "mmd", "data_floor",
-           "straightness", "transport_straightness", "path_energy", "METRICS"]
+           "straightness", "transport_straightness", "path_energy", "label_entropy", "METRICS"]
 
 
 def _clouds(x, y) -> tuple[Tensor, Tensor]:
@@ -372,3 +372,18 @@ def path_energy(trajectory: Tensor, times: Tensor) -> float:
     traj, _, dt = _trajectory_and_times(trajectory, times)
     step_sq = (traj[1:] - traj[:-1]).square().sum(dim=-1)  # (K, N)
     return float((step_sq / dt[:, None]).sum(dim=0).mean())
+
+
+def label_entropy(probs: Tensor) -> float:
+    r"""Entropy (nats) of the histogram of predicted labels: ``H = -sum_k p_k log p_k`` with
+    ``p_k`` = share of the N samples whose most likely class is k.
+
+    ``log 10 = 2.303`` when the ten digits are equally frequent; 0 when every sample is one digit.
+    It measures mode coverage (diversity across classes), not the confidence of single samples.
+
+    Args:
+        probs: class probabilities (or logits), shape (N, K).
+    """
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])  # (K,)
+    p = counts.double() / counts.sum()
+    return float(-(p[p > 0] * p[p > 0].log()).sum()) + 0.0  # + 0.0: no "-0.0" for one class

@@ -15,7 +15,7 @@ from ._checks import check_positive_int
 from .parametrizations import canonical, convert
 from .schedules import Schedule, broadcast_time, get_schedule
 
-__all__ = ["SinusoidalTimeEmbedding", "MLP", "PathModel", "NETS", "register_net", "build_net"]
+__all__ = ["SinusoidalTimeEmbedding", "MLP", "PathModel"]
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -131,25 +131,3 @@ class PathModel(nn.Module):
     def extra_repr(self) -> str:
         return f"schedule={self.schedule!r}, parametrization={self.parametrization!r}"
 
-
-NETS: dict[str, type[nn.Module]] = {"mlp": MLP}
-
-
-def register_net(kind: str, cls: type[nn.Module]) -> None:
-    """Make a network class buildable from a checkpoint config ``{"kind": kind, **kwargs}``."""
-    NETS[kind] = cls
-
-
-def build_net(config: dict) -> nn.Module:
-    """Rebuild a network from its ``config()`` dict, e.g. ``{"kind": "mlp", "dim": 2, "width": 64, ...}``."""
-    from ._checks import check_choice
-    if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(f"a network config must be a dict with a 'kind' key, got {config!r}.")
-    if config["kind"] == "unet" and "unet" not in NETS:
-        from . import unet  # noqa: F401  (registers "unet"; imported lazily to keep models.py light)
-    cls = NETS[check_choice("network kind", config["kind"], NETS)]
-    kwargs = {k: v for k, v in config.items() if k != "kind"}
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"cannot build a {config['kind']!r} network from {kwargs}: {err}") from err

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_positive_int
-from .models import SinusoidalTimeEmbedding, register_net
+from .models import SinusoidalTimeEmbedding
 
 __all__ = ["UNet"]
 
@@ -164,7 +164,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out_conv.bias)
 
     def config(self) -> dict:
-        """Constructor arguments (plain JSON types) plus ``"kind": "unet"``, for :func:`~fmlearn.models.build_net`."""
+        """Constructor arguments (plain JSON types) plus ``"kind": "unet"``, for :func:`~fmlearn.networks.build_net`."""
         return {"kind": "unet", "channels": list(self.channels), "time_dim": self.time_dim,
                 "num_classes": self.num_classes, "dropout": self.dropout, "in_channels": self.in_channels,
                 "image_size": self.image_size, "attention": self.attention,
@@ -222,5 +222,3 @@ class UNet(nn.Module):
         patch = f", patch={self.patch}" if self.patch != 1 else ""
         return f"channels={self.channels}{patch}, num_classes={self.num_classes}, parameters={n:,}"
 
-
-register_net("unet", UNet)

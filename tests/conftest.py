@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """The folder holding the four MNIST files ($FMLEARN_DATA/mnist, else ../shared/data/mnist); skips without it."""
-    from fmlearn import mnist
+    from fmlearn.mnist import data as mnist
     env = os.environ.get("FMLEARN_DATA")
     folder = (Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data") / "mnist"
     if not all((folder / name).is_file() for name in mnist.FILES):

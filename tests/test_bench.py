@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from fmlearn import bench
+from fmlearn.teaching import bench
 
 EXPLORERS = ("path_explorer", "trajectory_explorer", "field_explorer")
 KEYS = {"value", "unit", "reference", "reference_what", "ratio", "target", "target_is", "meets_target",

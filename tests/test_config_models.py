@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from fmlearn import config
-from fmlearn.models import MLP, PathModel, build_net
+from fmlearn.models import MLP, PathModel
+from fmlearn.networks import build_net
 
 
 def test_quick_mode_and_budget(monkeypatch):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fmlearn import digits
-from fmlearn.widgets import measure_callbacks
+from fmlearn.teaching import digits
+from fmlearn.teaching.explorer import measure_callbacks
 
 
 def _images(n, value=None, seed=0):

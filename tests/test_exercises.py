@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fmlearn.exercises import check, compare, specs, student_notebook, student_source
+from fmlearn.teaching.exercises import check, compare, specs, student_notebook, student_source
 
 
 @pytest.mark.parametrize("name", sorted(specs()))

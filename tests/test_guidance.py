@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from fmlearn.guidance import GuidedNet, fidelity_diversity, guided_model, guided_prediction
+from fmlearn.guidance import GuidedNet, guided_model, guided_prediction
+from fmlearn.mnist.fidelity import fidelity_diversity
 from fmlearn.models import MLP, PathModel
 from fmlearn.parametrizations import convert
 from fmlearn.schedules import get_schedule
@@ -121,8 +122,8 @@ def test_conditional_training_refuses_mismatches():
 
 
 def test_fidelity_diversity_on_real_digits(mnist_root):
-    from fmlearn.mnist_metric import _mnist
-    x, y = _mnist("test", mnist_root, 3000)
+    from fmlearn.mnist.data import mnist_tensors
+    x, y = mnist_tensors("test", 3000, root=mnist_root)
     real = fidelity_diversity(x[2000:], y[2000:])
     assert real["accuracy"] > 0.98 and real["fidelity"] > 0.95
     assert 0.9 < real["diversity"] < 1.1  # other real digits are about as varied as the reference

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmlearn import mnist
+from fmlearn.mnist import data as mnist
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -161,7 +161,7 @@ def test_read_only_folder_is_never_modified(copy_dir, real_dir, monkeypatch):
     opener = FakeOpener(lambda url: (real_dir / name).read_bytes())
     monkeypatch.setattr(mnist, "_urlopen", opener)
     # the logic, independent of who runs the tests (root ignores permissions)
-    monkeypatch.setattr(mnist, "_writable", lambda folder: False)
+    monkeypatch.setattr(mnist, "writable", lambda folder: False)
     with pytest.raises(mnist.MnistFilesError, match="read-only") as err:
         mnist.ensure_files(copy_dir, download=True)
     assert name in str(err.value) and "Replace the file" in str(err.value)

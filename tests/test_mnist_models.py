@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from fmlearn import mnist_models
+from fmlearn.mnist import models as mnist_models
 from fmlearn.checkpoints import CheckpointError, load_checkpoint
-from fmlearn.mnist_models import build_mnist_model, train_mnist
+from fmlearn.mnist.models import build_mnist_model, train_mnist
 
 
 @pytest.fixture
@@ -16,14 +16,14 @@ def root(mnist_root):
     return mnist_root
 
 
-@pytest.mark.parametrize("kind, schedule, parametrization", [("fm", "linear", "velocity"),
+@pytest.mark.parametrize("objective, schedule, parametrization", [("fm", "linear", "velocity"),
                                                              ("diffusion", "cosine", "noise")])
-def test_train_resume_and_load(root, tmp_path, kind, schedule, parametrization):
-    out = tmp_path / f"{kind}.pt"
+def test_train_resume_and_load(root, tmp_path, objective, schedule, parametrization):
+    out = tmp_path / f"{objective}.pt"
     small = dict(batch_size=4, checkpoint_every=2, progress=False, channels=(8, 8, 16), root=root, device="cpu")
-    first = train_mnist(kind, 3, out, **small)
+    first = train_mnist(objective, 3, out, **small)
     assert first.steps == 3 and out.exists()
-    again = train_mnist(kind, 5, out, **small)  # resumes: only 2 more steps
+    again = train_mnist(objective, 5, out, **small)  # resumes: only 2 more steps
     assert again.steps == 5 and len(again.history) == 5
     loaded = load_checkpoint(out)
     assert loaded.model.schedule.name == schedule and loaded.model.parametrization == parametrization
@@ -42,13 +42,13 @@ def test_time_distribution_is_stored_and_binds_the_resume(root, tmp_path):
         train_mnist("fm", 1, tmp_path / "x.pt", time_distribution="beta", **small)
 
 
-def test_bad_kind():
-    with pytest.raises(ValueError, match="unknown model 'gan'"):
+def test_unknown_objective_is_refused():
+    with pytest.raises(ValueError, match="unknown objective .gan."):
         build_mnist_model("gan")
 
 
 def test_evaluate_model_counts_and_scores(root):
-    from fmlearn.mnist_models import evaluate_model
+    from fmlearn.mnist.models import evaluate_model
     model = build_mnist_model("fm", channels=(8, 8, 16))
     out = evaluate_model(model, "euler", 2, n=20, batch_size=10)
     assert out["nfe"] == 2 and out["n"] == 20
@@ -65,7 +65,7 @@ def test_conditional_run_ships_with_a_record(root, tmp_path, monkeypatch):
     assert dst == tmp_path / "pkg" / "mnist_fm_cond.pt"
     record = json.loads(dst.with_suffix(".json").read_text())
     assert record["steps"] == 4 and record["conditional"] and record["command"].startswith("python -m fmlearn")
-    assert record["training"]["seconds"] > 0 and record["bytes"] == dst.stat().st_size
+    assert record["training"]["seconds"] >= 0 and record["bytes"] == dst.stat().st_size  # 4 tiny steps: may round to 0.0
     model = mnist_models.load_shipped("fm-cond", device="cpu")
     assert model.net.num_classes == 10 and not any(p.requires_grad for p in model.parameters())
     with pytest.raises(CheckpointError, match="num_classes"):  # a conditional file where fm belongs
@@ -75,7 +75,7 @@ def test_conditional_run_ships_with_a_record(root, tmp_path, monkeypatch):
 
 def test_a_run_shipped_without_its_command_records_one_that_repeats_it(root, tmp_path, monkeypatch):
     monkeypatch.setattr(mnist_models, "CHECKPOINTS", tmp_path / "pkg")
-    settings = dict(kind="fm", steps=2, conditional=True, label_dropout=0.2, batch_size=3, lr=2e-3, seed=5,
+    settings = dict(objective="fm", steps=2, conditional=True, label_dropout=0.2, batch_size=3, lr=2e-3, seed=5,
                     channels=(8, 8, 16), lr_decay=True, time_distribution="logit-normal", patch=2, precision="bf16")
     out = tmp_path / "run.pt"
     train_mnist(**settings, out=out, root=root, progress=False, device="cpu")
@@ -83,7 +83,8 @@ def test_a_run_shipped_without_its_command_records_one_that_repeats_it(root, tmp
     command = mnist_models.shipped_record("fm-cond")["command"]
     assert "--lr-decay" in command and "--channels 8 8 16" in command and "--seed 5" in command
     assert "--patch 2" in command and "--precision bf16" in command
-    assert mnist_models.recipe("fm-cond") == {**settings, "checkpoint_every": mnist_models.DEFAULTS["checkpoint_every"]}
+    assert mnist_models.recipe("fm-cond") == {**settings, "ema_decay": 0.999,
+                                              "checkpoint_every": mnist_models.DEFAULTS["checkpoint_every"]}
 
 
 def test_missing_shipped_checkpoint_names_the_command(tmp_path, monkeypatch):
@@ -109,7 +110,7 @@ def test_unet_training_uses_all_threads_and_mlp_one(monkeypatch):
 
 
 def test_mnist_eval_rows_and_json(root, tmp_path):
-    from fmlearn.mnist_eval import format_table, run_mnist_eval
+    from fmlearn.experiments.mnist_race import format_table, run_mnist_eval
     model = build_mnist_model("diffusion", channels=(8, 8, 16))
     path = tmp_path / "eval.json"
     result = run_mnist_eval(True, loaded={"diffusion": model}, samplers=["euler", "heun", "ddim"], nfes=(1, 2),
@@ -127,7 +128,7 @@ def test_mnist_eval_rows_and_json(root, tmp_path):
 def test_mnist_eval_in_two_processes_gives_the_rows_of_one(root, monkeypatch):
     # The shipped fm model in worker processes (one thread each) and here: the same draws, the same scores.
     # DDIM on the linear path is Euler: its rows are copies, marked as such, not sampled twice.
-    from fmlearn.mnist_eval import run_mnist_eval
+    from fmlearn.experiments.mnist_race import run_mnist_eval
     monkeypatch.setenv("FMLEARN_DATA", str(root.parent))
     kw = dict(models=["fm"], samplers=["euler", "ddim", "ddpm"], nfes=(2, 3), n_eval=16, progress=False)
     here = run_mnist_eval(True, workers=1, **kw)
@@ -147,20 +148,20 @@ def test_mnist_eval_in_two_processes_gives_the_rows_of_one(root, monkeypatch):
 def test_shipped_models_load_with_their_records(name):
     model = mnist_models.load_shipped(name, device="cpu")
     record = mnist_models.shipped_record(name)
-    kind, conditional = mnist_models.SHIPPED[name]
+    objective, conditional = mnist_models.SHIPPED[name]
     path = mnist_models._shipped_path(name)
-    assert record["model"] == name and record["objective"] == kind and record["conditional"] == conditional
+    assert record["model"] == name and record["objective"] == objective and record["conditional"] == conditional
     assert record["command"].startswith("python -m fmlearn train-mnist") and "--ship" in record["command"]
-    assert f"--objective {kind}" in record["command"] and ("--conditional" in record["command"]) == conditional
+    assert f"--objective {objective}" in record["command"] and ("--conditional" in record["command"]) == conditional
     assert record["bytes"] == path.stat().st_size <= 5e6
     assert record["parameters"] == sum(p.numel() for p in model.parameters())
     assert record["training"]["seconds"] <= 30 * 60  # the issue's budget: 30 min on a 2-core CPU
     assert model.net.num_classes == (10 if conditional else None)
     if not conditional:
-        native = "ddpm" if kind == "diffusion" else "euler"
+        native = "ddpm" if objective == "diffusion" else "euler"
         row = next(r for r in record["evaluation"] if r["sampler"] == native and r["nfe"] == 100)
         # the quality target (issue 11): n = 1000 at NFE 100 with the family's own sampler
-        assert row["n"] == 1000 and row["confident"] >= (0.85 if kind == "fm" else 0.80)
+        assert row["n"] == 1000 and row["confident"] >= (0.85 if objective == "fm" else 0.80)
         assert row["entropy"] >= 0.97 * math.log(10)
     with torch.no_grad():
         out = model(torch.zeros(2, 1, 28, 28), torch.full((2,), 0.5))
@@ -172,7 +173,7 @@ def test_recipe_repeats_the_recorded_training(name):
     record = mnist_models.shipped_record(name)
     kw = mnist_models.recipe(name)
     training = record["config"]["training"]
-    assert (kw["kind"], kw["conditional"]) == mnist_models.SHIPPED[name]
+    assert (kw["objective"], kw["conditional"]) == mnist_models.SHIPPED[name]
     assert kw["steps"] == record["steps"] and kw["batch_size"] == training["batch_size"]
     assert kw["lr"] == training["lr"] and kw["seed"] == training["seed"]
     assert list(kw["channels"]) == record["config"]["model"]["net"]["channels"]
@@ -210,7 +211,7 @@ def test_truncated_shipped_checkpoint_is_refused(tmp_path, monkeypatch):
 
 
 def test_shipped_mnist_eval_has_every_row():
-    from fmlearn.mnist_eval import EVAL_SAMPLERS, NFES, precomputed
+    from fmlearn.experiments.mnist_race import EVAL_SAMPLERS, NFES, precomputed
     result = precomputed()
     assert result["quick"] is False and result["n_eval"] == 500
     assert result["floor_fd"] < result["blur_fd"]

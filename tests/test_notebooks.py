@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fmlearn.exercises import EXERCISES, compare, student_notebook
+from fmlearn.teaching.exercises import compare, numbers, student_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -46,7 +46,7 @@ def test_template(path):
         assert needle in setup, f"setup cell lacks {needle}"
     assert "## Summary" in text and "## References" in text
     number = int(path.stem[:2])
-    exercises = [k for k in EXERCISES if k.split(".")[0] == str(number)]
+    exercises = [k for k in numbers() if k.split(".")[0] == str(number)]
     for ex in exercises:
         assert f'check("{ex}"' in text, f"exercise {ex} is not checked in {path.name}"
     for cell in cells:
@@ -70,7 +70,7 @@ def test_core_cells_equal_the_package(path):
 def test_student_version(path, tmp_path):
     number = str(int(path.stem[:2]))
     n = student_notebook(path, tmp_path / path.name)
-    assert n == len([k for k in EXERCISES if k.split(".")[0] == number])
+    assert n == len([k for k in numbers() if k.split(".")[0] == number])
     text = (tmp_path / path.name).read_text()
     assert "BEGIN SOLUTION" not in text
     for cell in _cells(tmp_path / path.name):

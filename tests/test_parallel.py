@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from fmlearn._parallel import _shares, map_in_processes
+from fmlearn.experiments.parallel import _shares, map_in_processes
 
 
 def test_results_in_order_and_as_they_come():

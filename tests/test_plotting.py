@@ -8,7 +8,8 @@ import torch
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
-from fmlearn import plotting as P
+from fmlearn.teaching import animation
+from fmlearn.teaching import plotting as P
 
 
 def by_gid(container, gid):
@@ -172,7 +173,7 @@ def test_plot_samples_grid_one_panel_per_result(cloud):
 
 def test_animate_path_frames_slider_and_size(cloud):
     x1, x0 = cloud
-    fig = P.animate_path(x1, "linear", n_frames=12, x0=x0)
+    fig = animation.animate_path(x1, "linear", n_frames=12, x0=x0)
     assert len(fig.frames) == 12
     steps = fig.layout.sliders[0].steps
     assert len(steps) == 12 and list(steps[-1].args[0]) == [fig.frames[-1].name]
@@ -185,7 +186,7 @@ def test_animate_path_frames_slider_and_size(cloud):
 
 def test_animate_path_default_size_is_small():
     x1 = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
-    assert len(P.animate_path(x1, "cosine", n_frames=30).to_json()) < 5e6
+    assert len(animation.animate_path(x1, "cosine", n_frames=30).to_json()) < 5e6
 
 
 def test_animate_field_arrows_and_particles():
@@ -194,7 +195,7 @@ def test_animate_field_arrows_and_particles():
 
     times = torch.linspace(0, 1, 61)
     traj = torch.randn(61, 50, 2, generator=torch.Generator().manual_seed(0))
-    fig = P.animate_field(velocity, traj, times, n=8, max_frames=20)
+    fig = animation.animate_field(velocity, traj, times, n=8, max_frames=20)
     assert len(fig.frames) == 20 and len(fig.layout.sliders[0].steps) == 20
     shafts, heads, parts = fig.frames[5].data
     assert len(shafts.x) == 3 * 64 and shafts.x[2] is None  # tail, head, gap per arrow
@@ -205,13 +206,13 @@ def test_animate_field_arrows_and_particles():
     # precomputed velocities (T, G, 2) give the same figure
     grid = P.grid_points(3.5, 8)
     vels = torch.stack([velocity(grid, float(t)) for t in times])
-    fig2 = P.animate_field(vels, traj, times, n=8, max_frames=20)
+    fig2 = animation.animate_field(vels, traj, times, n=8, max_frames=20)
     assert fig2.frames[5].data[0].x == shafts.x
     assert P.figure_size_ok(fig)
     with pytest.raises(ValueError, match="precomputed velocities"):
-        P.animate_field(vels[:, :10], traj, times, n=8)
+        animation.animate_field(vels[:, :10], traj, times, n=8)
     with pytest.raises(ValueError, match="steps"):
-        P.animate_field(velocity, traj[:5], times, n=8)
+        animation.animate_field(velocity, traj[:5], times, n=8)
 
 
 def test_animate_field_default_size_is_small():
@@ -220,5 +221,5 @@ def test_animate_field_default_size_is_small():
 
     times = torch.linspace(0, 1, 101)
     traj = torch.randn(101, 1000, 2, generator=torch.Generator().manual_seed(0))
-    fig = P.animate_field(velocity, traj, times)
+    fig = animation.animate_field(velocity, traj, times)
     assert len(fig.to_json()) < 5e6

@@ -5,11 +5,13 @@ import math
 import pytest
 import torch
 
-from fmlearn import race
+from fmlearn.experiments import race
 from fmlearn.__main__ import main
 from fmlearn.checkpoints import load_checkpoint
 from fmlearn.models import MLP, PathModel
-from fmlearn.race import plan, run_race, sample_row
+from fmlearn.data import DATASETS
+from fmlearn.experiments.race import plan, run_race, sample_row, zoo
+from fmlearn.experiments.race.scoring import score_all
 from fmlearn.reflow import fingerprint
 from fmlearn.samplers import EVALS_PER_STEP, steps_for
 from fmlearn.schedules import get_schedule
@@ -56,7 +58,7 @@ def test_rows_are_complete_and_consistent(first):
     assert {c["id"] for c in first["claims"]} == {"nfe100", "fast-diffusion-samplers", "one-step", "distilled"}
 
 
-@pytest.mark.parametrize("data", sorted(race.DATASETS))
+@pytest.mark.parametrize("data", sorted(DATASETS))
 def test_every_data_set_races(data, cache):
     out = run_race(data, quick=True, cache_dir=cache, **dict(TINY, steps=5, n_eval=16, models=["fm"],
                                                               samplers=["euler"], nfes=[1]))
@@ -158,13 +160,13 @@ def test_corrupted_or_foreign_cache_files_are_refused_and_retrained(first, cache
 def test_unwritable_cache_falls_back_and_says_so(tmp_path, monkeypatch):
     wanted = tmp_path / "race"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(race, "_writable", lambda folder: folder != wanted)
+    monkeypatch.setattr(zoo, "writable", lambda folder: folder != wanted)
     write, read, note = race.resolve_cache_dir(wanted)
     assert write == tmp_path / "home" / ".cache" / "fmlearn" / "race" and read == [wanted, write]
     assert "not writable" in note and str(wanted) in note
     monkeypatch.setenv("FMLEARN_DATA", str(tmp_path))  # the default folder, FMLEARN_DATA/race, is read-only
     assert race.resolve_cache_dir()[:2] == (write, [wanted, write])
-    monkeypatch.setattr(race, "_writable", lambda folder: False)
+    monkeypatch.setattr(zoo, "writable", lambda folder: False)
     assert "models are not saved" in race.resolve_cache_dir()[2]
 
 
@@ -240,7 +242,7 @@ def test_parallel_scoring_equals_serial():
     ref = sample_data("moons", 200, seed=1)
     jobs = [(sample_data("moons", 200, seed=10 + i) + 0.2 * i, ref) for i in range(3)]
     log = []
-    assert race._score_all(jobs, 100, 2, False, log) == race._score_all(jobs, 100, 1, False, log)
+    assert score_all(jobs, 100, 2, False, log) == score_all(jobs, 100, 1, False, log)
     assert log == []
 
 

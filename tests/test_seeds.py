@@ -1,10 +1,10 @@
-"""fmlearn.seeds against hand-computed cases; the shipped race repeats agree with their own claims."""
+"""fmlearn.experiments.seeds against hand-computed cases; the shipped race repeats agree with their own claims."""
 import math
 
 import pytest
 
-from fmlearn import race
-from fmlearn.seeds import always_less, format_spread, spread, summarize, verdicts
+from fmlearn.experiments import race
+from fmlearn.experiments.seeds import always_less, format_spread, spread, summarize, verdicts
 
 
 def run(values, claims=()):

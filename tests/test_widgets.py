@@ -9,8 +9,9 @@ import torch
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from fmlearn import plotting as P
-from fmlearn import widgets as Wd
+from fmlearn.teaching import plotting as P
+from fmlearn.teaching import widgets as Wd
+from fmlearn.teaching.explorer import measure_callbacks
 from fmlearn.data import sample_data
 
 
@@ -242,7 +243,7 @@ def test_field_explorer_checks_its_input(fields):
 # ---- benchmark helper ---------------------------------------------------------------------------
 def test_measure_callbacks_reports_every_control_and_restores_values(path_ex):
     before = path_ex.params()
-    report = Wd.measure_callbacks(path_ex, n=3)
+    report = measure_callbacks(path_ex, n=3)
     assert set(report) == {"t", "schedule", "dataset", "all"}
     assert all(isinstance(v, float) and 0 < v < 10_000 for v in report.values())
     assert path_ex.params() == before
@@ -250,7 +251,7 @@ def test_measure_callbacks_reports_every_control_and_restores_values(path_ex):
 
 def test_trajectory_explorer_notes():
     import torch
-    from fmlearn import widgets
+    from fmlearn.teaching import widgets
     res = {("a", 1): torch.zeros(10, 2), ("a", 2): torch.ones(10, 2)}
     ex = widgets.trajectory_explorer(res, notes={("a", 2): "W2 = 0.123"}, label="model")
     ex.controls["nfe"].value = 2

@@ -24,9 +24,10 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from fmlearn import config, data, plotting, widgets
-from fmlearn.exercises import check
+from fmlearn import config, data
 from fmlearn.schedules import get_schedule
+from fmlearn.teaching import animation, plotting, widgets
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
@@ -158,7 +159,7 @@ explorer.static(t=0.3, schedule="cosine", dataset="8gaussians")
 # An animation of the marginal path of the linear schedule (press play, or drag the slider):
 
 # %%
-plotting.animate_path(x1, "linear", n_frames=20 if QUICK else 30, x0=x0)
+animation.animate_path(x1, "linear", n_frames=20 if QUICK else 30, x0=x0)
 
 # %% [markdown]
 # ## 5. Exercises

@@ -25,11 +25,12 @@ if "google.colab" in sys.modules:
 import math
 import torch
 
-from fmlearn import config, data, metrics, plotting, widgets
-from fmlearn.exercises import check
+from fmlearn import config, data, metrics
 from fmlearn.models import MLP, PathModel
 from fmlearn.samplers import sample
 from fmlearn.training import train
+from fmlearn.teaching import plotting, widgets
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 

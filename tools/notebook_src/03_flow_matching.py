@@ -25,11 +25,12 @@ if "google.colab" in sys.modules:
 
 import torch
 
-from fmlearn import config, data, gaussians, metrics, plotting, widgets
-from fmlearn.exercises import check
+from fmlearn import config, data, gaussians, metrics
 from fmlearn.models import MLP, PathModel
 from fmlearn.samplers import sample
 from fmlearn.training import train
+from fmlearn.teaching import animation, plotting, widgets
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
@@ -174,7 +175,7 @@ fig
 # %%
 frames = torch.linspace(0, 1, 21 if QUICK else 41)
 ride = sample(model, x0[:300], "euler", times=frames, return_trajectory=True)
-plotting.animate_field(model, ride, n=15)
+animation.animate_field(model, ride, n=15)
 
 # %% [markdown]
 # ## 6. Explore: the learned field over time, for each data set

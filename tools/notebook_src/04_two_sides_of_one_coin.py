@@ -30,13 +30,14 @@ import copy
 import math
 import torch
 
-from fmlearn import config, data, gaussians, losses, metrics, plotting
-from fmlearn.exercises import check
+from fmlearn import config, data, gaussians, losses, metrics
 from fmlearn.models import MLP, PathModel
 from fmlearn.parametrizations import convert
 from fmlearn.samplers import ddim_as_euler, sample
 from fmlearn.schedules import get_schedule
 from fmlearn.training import train
+from fmlearn.teaching import plotting
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 

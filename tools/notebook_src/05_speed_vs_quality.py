@@ -27,9 +27,11 @@ if "google.colab" in sys.modules:
 
 import torch
 
-from fmlearn import config, data, plotting, race, seeds, widgets
-from fmlearn.exercises import check
+from fmlearn import config, data
 from fmlearn.samplers import sample
+from fmlearn.experiments import race, seeds
+from fmlearn.teaching import plotting, result_plots, widgets
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 
@@ -70,7 +72,7 @@ print(race.format_table(live).split("claims:")[0])
 # %%
 full = race.precomputed("moons", grid="uniform")
 print(f"data floor W2 = {full['floor_w2']:.3f} ± {full['floor_w2_std']:.3f};  {len(full['rows'])} rows")
-race.plot_quality(full)
+result_plots.plot_quality(full)
 
 # %% [markdown]
 # What the panels say:
@@ -122,7 +124,7 @@ assert verdict["fast-diffusion-samplers"]["verdict"] == "fails"
 # wall-clock time also counts the sampler's own arithmetic:
 
 # %%
-race.plot_speed(full)
+result_plots.plot_speed(full)
 
 # %% [markdown]
 # ## 5. The time grid matters

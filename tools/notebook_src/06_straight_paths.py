@@ -26,13 +26,14 @@ if "google.colab" in sys.modules:
 
 import torch
 
-from fmlearn import config, data, metrics, plotting, widgets
+from fmlearn import config, data, metrics
 from fmlearn.couplings import ot_coupling
-from fmlearn.exercises import check
 from fmlearn.models import MLP, PathModel
 from fmlearn.reflow import distill, rectify
 from fmlearn.samplers import sample
 from fmlearn.training import train
+from fmlearn.teaching import plotting, widgets
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 

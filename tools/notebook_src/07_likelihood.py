@@ -27,12 +27,13 @@ if "google.colab" in sys.modules:
 import math
 import torch
 
-from fmlearn import config, data, plotting
-from fmlearn.exercises import check
+from fmlearn import config, data
 from fmlearn.gaussians import default_mixture
 from fmlearn.likelihood import divergence_exact, divergence_hutchinson, log_likelihood
 from fmlearn.models import MLP, PathModel
 from fmlearn.training import train
+from fmlearn.teaching import plotting
+from fmlearn.teaching.exercises import check
 
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0)
 

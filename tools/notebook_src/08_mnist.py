@@ -28,11 +28,15 @@ if "google.colab" in sys.modules:
 import math
 import torch
 
-from fmlearn import config, digits, mnist_eval, mnist_metric, mnist_models, seeds
-from fmlearn.exercises import check
-from fmlearn.mnist import MnistData
+from fmlearn import config, frechet
 from fmlearn.samplers import ddim_as_euler, sample
 from fmlearn.training import train
+from fmlearn.mnist import MnistData, mnist_tensors
+from fmlearn.mnist import metric as mnist_metric
+from fmlearn.mnist import models as mnist_models
+from fmlearn.experiments import mnist_race, seeds
+from fmlearn.teaching import digits, result_plots
+from fmlearn.teaching.exercises import check
 
 # threads=None: all CPU cores (convolutions on 28x28 images gain from them; the 2D notebooks use one)
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0, threads=None)
@@ -89,7 +93,7 @@ assert torch.allclose(ours, theirs)
 # %%
 steps = config.budget(400, 100)
 live = train(mnist_models.build_mnist_model("fm", seed=SEED), train_digits, "fm", steps=steps, batch_size=64,
-             lr=mnist_models.DEFAULTS["lr"], seed=SEED, progress=False)
+             lr=mnist_models.SETTINGS.lr, seed=SEED, progress=False)
 print(f"{live.steps} steps in {live.seconds:.0f} s; loss {live.history[:20].mean():.3f} -> {live.history[-20:].mean():.3f}")
 assert live.history[-20:].mean() < live.history[:20].mean()
 blobs = sample(live.ema, live.ema.noise(16, generator=torch.Generator().manual_seed(SEED)), "euler", 20).samples
@@ -131,7 +135,7 @@ digits.plot_grids(shown, ncol=8, panel=4.0)
 # %% [markdown]
 # ## 4. Measuring quality
 #
-# Looking is not measuring. `fmlearn.mnist_metric` ships a small classifier (99.5% test accuracy) and scores a
+# Looking is not measuring. `fmlearn.mnist.classifier` ships a small classifier (99.5% test accuracy) and scores a
 # batch of generated digits three ways:
 #
 # * **Fréchet distance (FD)** between Gaussians fitted to the classifier's 128-d penultimate features of the
@@ -149,7 +153,7 @@ digits.plot_grids(shown, ncol=8, panel=4.0)
 
 # %%
 n = 500
-test_x, _ = mnist_metric._mnist("test", None, n)
+test_x, _ = mnist_tensors("test", n)
 blurred = mnist_metric.gaussian_blur(test_x, 1.5)
 refs = mnist_metric.references(n)
 scores = {"real test digits": mnist_metric.evaluate_images(test_x),
@@ -168,9 +172,9 @@ digits.plot_grids({"test digits": test_x[:16], "blurred (sigma 1.5 px)": blurred
 # conversions of notebook 04. The full run (8.5 minutes on a 2-core CPU) is shipped precomputed.
 
 # %%
-full = mnist_eval.precomputed()
-print(mnist_eval.format_table(full))
-mnist_eval.plot_curves(full)
+full = mnist_race.precomputed()
+print(mnist_race.format_table(full))
+result_plots.plot_curves(full)
 
 # %% [markdown]
 # FD of 500 samples is biased upwards: real training digits score 12.2 at n = 500 but about 1.3 at n = 10,000.
@@ -189,7 +193,7 @@ for name, native in (("fm", "euler"), ("diffusion", "ddpm"), ("diffusion", "eule
 # flow matching with Euler at NFE 8): the numbers must agree. *About 10 s.*
 
 # %%
-again = mnist_eval.run_mnist_eval(quick=False, models=["fm"], samplers=["euler"], nfes=[8], n_eval=full["n_eval"],
+again = mnist_race.run_mnist_eval(quick=False, models=["fm"], samplers=["euler"], nfes=[8], n_eval=full["n_eval"],
                                   progress=False)
 mine = again["rows"][0]
 shipped = next(r for r in full["rows"] if (r["model"], r["sampler"], r["nfe"]) == ("fm", "euler", 8))
@@ -228,7 +232,7 @@ def at(model, sampler, nfe):
 
 # The headline rows were sampled three times with other noise (same networks: a training seed costs 25 CPU
 # minutes per model). Only what holds on every draw is asserted.
-runs, key = mnist_eval.precomputed_runs(), ("model", "sampler", "nfe")
+runs, key = mnist_race.precomputed_runs(), ("model", "sampler", "nfe")
 fd = seeds.summarize(runs, "fd", key)
 print(f"{len(runs)} noise draws of {full['n_eval']} digits each; FD as mean ± std over the draws")
 for name, native in (("fm", "euler"), ("diffusion", "ddpm")):
@@ -309,7 +313,7 @@ grid_noise = noise[:16]
 grids, notes = {}, {}
 with torch.no_grad():
     for name, m in models.items():
-        for s in mnist_eval.EVAL_SAMPLERS:
+        for s in mnist_race.EVAL_SAMPLERS:
             for k in explore_nfes:
                 if s == "heun" and k < 2:
                     continue
@@ -345,7 +349,7 @@ check("8.1", label_entropy)
 
 # %% [markdown]
 # **Exercise 8.2 (derive, then predict).** The Fréchet distance of the metric above is
-# `|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))` (`mnist_metric.fid_from_stats`). Derive its value for two
+# `|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))` (`frechet.fid_from_stats`). Derive its value for two
 # *isotropic* Gaussians `N(mu_a, s_a^2 I)` and `N(mu_b, s_b^2 I)` in `D` dimensions: a closed form with no matrix
 # square root. Write it below (`D = mu_a.numel()`); the check compares it with the general formula.
 
@@ -372,8 +376,8 @@ _g = torch.Generator().manual_seed(0)
 _a, _same = (torch.randn(20_000, 128, generator=_g, dtype=torch.float64) for _ in range(2))
 _b = 0.9 * torch.randn(20_000, 128, generator=_g, dtype=torch.float64)
 _stats = [(x.mean(0), x.T.cov()) for x in (_a, _b, _same)]
-_measured = mnist_metric.fid_from_stats(*_stats[0], *_stats[1])
-_bias = mnist_metric.fid_from_stats(*_stats[0], *_stats[2])
+_measured = frechet.fid_from_stats(*_stats[0], *_stats[1])
+_bias = frechet.fid_from_stats(*_stats[0], *_stats[2])
 try:
     print(f"your closed form {isotropic_frechet(torch.zeros(128), 1.0, torch.zeros(128), 0.9):.3f}; ", end="")
 except NotImplementedError:

@@ -30,9 +30,12 @@ import math
 
 import torch
 
-from fmlearn import config, digits, guidance, mnist_models, plotting
-from fmlearn.exercises import check
+from fmlearn import config, guidance
 from fmlearn.samplers import sample
+from fmlearn.mnist import models as mnist_models
+from fmlearn.mnist.fidelity import fidelity_diversity
+from fmlearn.teaching import digits, plotting
+from fmlearn.teaching.exercises import check
 
 # threads=None: all CPU cores (convolutions on 28x28 images gain from them; the 2D notebooks use one)
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0, threads=None)
@@ -144,7 +147,7 @@ digits.plot_grids({f"w = {w:g}": first3(by_scale[w]) for w in (0.0, 2.0, 8.0)}, 
 # %%
 measured = {}
 for w in scales:
-    measured[w] = guidance.fidelity_diversity(by_scale[w], m_labels)
+    measured[w] = fidelity_diversity(by_scale[w], m_labels)
     print(f"w = {w:3g}: fidelity {measured[w]['fidelity']:.2f}, accuracy {measured[w]['accuracy']:.2f}, "
               f"diversity {measured[w]['diversity']:.2f}")
 

@@ -41,11 +41,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import config
-from ._checks import check_choice, check_positive_int
+from .. import config
+from .._checks import check_choice, check_positive_int
+from .._io import writable
 
-__all__ = ["FILES", "MIRRORS", "MnistFilesError", "locate", "ensure_files", "load_mnist", "mnist_tensors",
-           "to_images", "check_images", "MnistData"]
+__all__ = ["FILES", "MIRRORS", "MnistFilesError", "locate", "ensure_files", "load_mnist", "mnist_pixels",
+           "scale_pixels", "mnist_tensors", "to_images", "check_images", "MnistData"]
 
 #: name -> (md5 of the .gz file, size in bytes).
 FILES: dict[str, tuple[str, int]] = {
@@ -96,10 +97,6 @@ def _problem(path: Path) -> str | None:
         return f"size {actual} B instead of {size} B"
     got = _md5(path)
     return None if got == md5 else f"md5 {got} instead of {md5}"
-
-
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _download(name: str, folder: Path) -> None:
@@ -159,7 +156,7 @@ def ensure_files(root: str | os.PathLike | None = None, download: bool = True) -
         what = "; ".join([*(f"{n} has {p}" for n, p in bad.items()), *(f"{n} is missing" for n in missing)])
         return MnistFilesError(
             f"bad MNIST file(s) in {folder}: {what} (a partial or corrupted download); {why}, so the folder was "
-            f"left untouched. Replace the file(s) with good copies (md5s in fmlearn.mnist.FILES), or delete them "
+            f"left untouched. Replace the file(s) with good copies (md5s in fmlearn.mnist.data.FILES), or delete them "
             f"and call ensure_files(download=True) with internet, or point FMLEARN_DATA at a folder with good copies.")
 
     if not download:
@@ -171,7 +168,7 @@ def ensure_files(root: str | os.PathLike | None = None, download: bool = True) -
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MnistFilesError(f"cannot create the MNIST folder {folder} ({err}). " + _offline_help(folder)) from None
-    if not _writable(folder):  # e.g. CI's shared FMLEARN_DATA: never delete or write there
+    if not writable(folder):  # e.g. CI's shared FMLEARN_DATA: never delete or write there
         if bad:
             raise refuse_bad("the folder is read-only")
         raise MnistFilesError(f"MNIST file(s) missing from the read-only folder {folder}: {', '.join(missing)}. "
@@ -237,23 +234,41 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
 
 
 # ---- tensors in [-1, 1] -------------------------------------------------------------------------
-def mnist_tensors(split: str = "train", *, device: str | torch.device | None = None,
+def scale_pixels(pixels: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 pixels (any shape) -> network inputs in [-1, 1]: ``x = pixels / 127.5 - 1`` (0 -> -1, 255 -> 1)."""
+    return pixels.to(dtype).div_(127.5).sub_(1.0)
+
+
+def mnist_pixels(split: str = "train", n: int | None = None, *, root: str | os.PathLike | None = None,
+                 download: bool = True) -> tuple[Tensor, Tensor]:
+    """The first ``n`` digits of ``split`` (all if None) as uint8 pixels (n, 1, 28, 28) and int64 labels (n,).
+
+    A copy of :func:`load_mnist`'s in-memory arrays (47 MB for the whole train split): the cheap form to
+    keep, scaled per batch with :func:`scale_pixels`.
+    """
+    images, labels = load_mnist(split, root, download)
+    if n is not None:
+        check_positive_int("n", n)
+    return torch.tensor(images[:n])[:, None], torch.tensor(labels[:n])
+
+
+def mnist_tensors(split: str = "train", n: int | None = None, *, device: str | torch.device | None = None,
                   dtype: torch.dtype = torch.float32, root: str | os.PathLike | None = None,
                   download: bool = True) -> tuple[Tensor, Tensor]:
     """MNIST as network inputs: ``x = pixels / 127.5 - 1``.
 
     Args:
         split: ``"train"`` or ``"test"``.
+        n: only the first ``n`` digits (default all).
         device: where to put the tensors; default CPU (the trainer moves batches to the model).
         dtype: floating dtype of ``x``.
         root, download: see :func:`ensure_files`.
 
     Returns:
-        ``(x, y)``: x of shape (N, 1, 28, 28) in [-1, 1], y int64 of shape (N,).
+        ``(x, y)``: x of shape (n, 1, 28, 28) in [-1, 1], y int64 of shape (n,).
     """
-    images, labels = load_mnist(split, root, download)
-    x = torch.tensor(images, device=device).to(dtype).div_(127.5).sub_(1.0)[:, None]  # (N, 1, 28, 28)
-    return x, torch.tensor(labels, device=device)
+    pixels, labels = mnist_pixels(split, n, root=root, download=download)
+    return scale_pixels(pixels.to(device), dtype), labels.to(device)
 
 
 def to_images(x: Tensor) -> Tensor:
@@ -357,14 +372,14 @@ class MnistData:
     def sample_with_labels(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` digits and their labels: x float32 (n, 1, 28, 28) in [-1, 1], y int64 (n,)."""
         idx = self._index(n, generator)
-        x = self.images[idx].float().div_(127.5).sub_(1.0)[:, None]  # (n, 1, 28, 28)
+        x = scale_pixels(self.images[idx])[:, None]  # (n, 1, 28, 28)
         return x, self.labels[idx]
 
     def __call__(self, n: int, generator: torch.Generator | None = None):
         """Draw ``n`` digits, shape (n, 1, 28, 28) in [-1, 1], using only ``generator``'s randomness;
         with ``labels=True``, a :class:`~fmlearn.training.Labeled` ``(x, y)`` with labels y (n,)."""
         if self.with_labels:
-            from .training import Labeled
+            from ..training import Labeled
             return Labeled(*self.sample_with_labels(n, generator))
         return self.sample_with_labels(n, generator)[0]
 

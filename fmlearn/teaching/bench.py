@@ -19,8 +19,8 @@ Figures (targets are for a 2-core laptop-class CPU):
 * ``w2_2000_s``: ``metrics.wasserstein2`` between two 2000-point samples of moons. Reference:
   ``linear_sum_assignment`` on the precomputed cost matrix.
 * ``widget_callback_ms_<name>`` for ``path_explorer``, ``trajectory_explorer`` and ``field_explorer``
-  of :mod:`fmlearn.widgets`: the median time of one callback (set a control, redraw, PNG into the
-  image), over every control (:func:`~fmlearn.widgets.measure_callbacks`; per-control medians in
+  of :mod:`fmlearn.teaching.widgets`: the median time of one callback (set a control, redraw, PNG into the
+  image), over every control (:func:`~fmlearn.teaching.explorer.measure_callbacks`; per-control medians in
   ``per_control_ms``). Inputs are small and realistic: 1000 points per data set; 1000 samples of an
   untrained model with two samplers at three budgets; a marginal field of 1000 moons points at 11
   times with 500 particles (one data set, so only its t slider is timed). Reference: one plain full
@@ -42,7 +42,8 @@ from typing import Callable
 
 import torch
 
-from ._io import one_thread
+from .._io import one_thread
+from ..config import seeded
 __all__ = ["run_benchmarks", "main", "TARGETS"]
 
 #: name -> (target, "max" (value must be at most the target) or "min" (at least))
@@ -95,8 +96,8 @@ def _plain_train_step(ot: bool) -> Callable[[], None]:
     """What a reader would write without the package: fixed data, default Adam, default threads."""
     from scipy.optimize import linear_sum_assignment
 
-    from .data import sample_data
-    from .models import MLP
+    from ..data import sample_data
+    from ..models import MLP
 
     torch.manual_seed(0)
     net = MLP(2, 64, 3)
@@ -118,11 +119,11 @@ def _plain_train_step(ot: bool) -> Callable[[], None]:
 
 
 def _train_step(objective: str, quick: bool) -> dict:
-    from .models import MLP, PathModel
-    from .training import Trainer
+    from ..models import MLP, PathModel
+    from ..training import Trainer
 
-    torch.manual_seed(0)
-    trainer = Trainer(PathModel(MLP(2, 64, 3)), "moons", objective, batch_size=256, device="cpu")
+    with seeded(0):
+        trainer = Trainer(PathModel(MLP(2, 64, 3)), "moons", objective, batch_size=256, device="cpu")
     ot = objective == "fm-ot"
     per_block = (10 if quick else 25) if ot else (50 if quick else 100)
     mine, ref = _alternate(trainer.step, _plain_train_step(ot), blocks=4 if quick else 10, per_block=per_block,
@@ -133,7 +134,7 @@ def _train_step(objective: str, quick: bool) -> dict:
 
 
 def _data(quick: bool) -> dict[str, dict]:
-    from .data import DATASETS, sample_data
+    from ..data import DATASETS, sample_data
 
     g = torch.Generator().manual_seed(0)
     out = {}
@@ -146,11 +147,11 @@ def _data(quick: bool) -> dict[str, dict]:
 
 
 def _euler(quick: bool) -> dict:
-    from .models import MLP, PathModel
-    from .samplers import sample
+    from ..models import MLP, PathModel
+    from ..samplers import sample
 
-    torch.manual_seed(0)
-    model = PathModel(MLP(2, 64, 3)).eval()
+    with seeded(0):
+        model = PathModel(MLP(2, 64, 3)).eval()
     net = model.net
     x0 = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(0))
     nfe = 100
@@ -172,8 +173,8 @@ def _euler(quick: bool) -> dict:
 def _w2(quick: bool) -> dict:
     from scipy.optimize import linear_sum_assignment
 
-    from .data import sample_data
-    from .metrics import wasserstein2
+    from ..data import sample_data
+    from ..metrics import wasserstein2
 
     x, y = sample_data("moons", 2000, seed=1), sample_data("moons", 2000, seed=2)
     cost = torch.cdist(x.double(), y.double()).square().numpy()
@@ -194,16 +195,16 @@ def _agg_backend() -> None:
 def _widget_explorers() -> dict[str, Callable[[], object]]:
     """name -> a function that builds that explorer from small, realistic precomputed inputs."""
     from . import widgets
-    from .data import sample_data
-    from .models import MLP, PathModel
-    from .samplers import sample
+    from ..data import sample_data
+    from ..models import MLP, PathModel
+    from ..samplers import sample
 
     def path():
         return widgets.path_explorer(n=1000, seed=0)
 
     def trajectory():
-        torch.manual_seed(0)
-        model = PathModel(MLP(2), "linear", "velocity").eval()
+        with seeded(0):
+            model = PathModel(MLP(2), "linear", "velocity").eval()
         results = {(s, nfe): sample(model, 1000, s, nfe, return_trajectory=True,
                                     generator=torch.Generator().manual_seed(nfe))
                    for s in ("euler", "heun") for nfe in (4, 8, 16)}
@@ -260,7 +261,7 @@ def _widgets(quick: bool, names: tuple[str, ...] | None = None) -> dict[str, dic
 
 def _widget_figure(build: Callable[[], object], quick: bool) -> dict:
     """Build one explorer, then time its callbacks and the plain redraw in alternating blocks."""
-    from .widgets import measure_callbacks
+    from .explorer import measure_callbacks
 
     t_build = time.perf_counter()
     explorer = build()
@@ -304,10 +305,10 @@ def _cpu_name() -> str:
 def _machine(quick: bool) -> dict:
     import numpy
     import scipy
-    return {"cpu_count": os.cpu_count(), "cpu": _cpu_name(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "scipy": scipy.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "threads": torch.get_num_threads(),
-            "load_average_1min_start": _load(), "quick": quick}
+
+    from ..experiments.common import machine_info
+    return machine_info(cpu=_cpu_name(), numpy=numpy.__version__, scipy=scipy.__version__,
+                        load_average_1min_start=_load(), quick=quick)
 
 
 def run_benchmarks(quick: bool = False, *, log: Callable[[str], None] | None = None) -> dict:

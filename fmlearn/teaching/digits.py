@@ -8,7 +8,7 @@ scaling, ``x = pixels / 127.5 - 1``); they are shown black on white (ink = 1 dra
 * :func:`animate_digits` is a plotly animation of trajectories (K+1, N, 1, H, W), noise to digit;
 * :func:`image_explorer` is an interactive explorer (any controls, e.g. model / sampler / NFE, or
   digit / guidance scale) over precomputed images, with a static twin like every explorer in
-  :mod:`fmlearn.widgets`.
+  :mod:`fmlearn.teaching.widgets`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from .._checks import check_choice
 
 __all__ = ["tile", "plot_grids", "animate_digits", "image_explorer"]
 
@@ -150,11 +150,11 @@ def image_explorer(results: Mapping[tuple, object], names: Sequence[str], notes:
         initial: starting values, e.g. ``nfe=8`` (default: the first key).
 
     Returns:
-        an :class:`~fmlearn.widgets.Explorer`; static twin ``ex.static(model="fm", sampler="euler", nfe=8)``.
+        an :class:`~fmlearn.teaching.explorer.Explorer`; static twin ``ex.static(model="fm", sampler="euler", nfe=8)``.
     """
     import ipywidgets as W
 
-    from .widgets import _assemble, _dropdown, _live_figure, _View
+    from .explorer import View, assemble, dropdown, live_figure
 
     names = tuple(names)
     if not results:
@@ -184,11 +184,11 @@ def image_explorer(results: Mapping[tuple, object], names: Sequence[str], notes:
                                                continuous_update=True, layout=W.Layout(width="320px"),
                                                style={"description_width": "60px"})
         else:
-            controls[name] = _dropdown(name, values, check_choice(name, value, values))
+            controls[name] = dropdown(name, values, check_choice(name, value, values))
     notes = dict(notes or {})
     aspect = shape[0] / shape[1]
 
-    class _ImageView(_View):
+    class _ImageView(View):
         figsize = (5.0, 5.0 * aspect + 0.7)
 
         def __init__(self, fig, live):
@@ -213,4 +213,4 @@ def image_explorer(results: Mapping[tuple, object], names: Sequence[str], notes:
         fig.set_layout_engine("none")  # the axes are placed by hand
         return _ImageView(fig, live)
 
-    return _assemble(controls, make_view(_live_figure(_ImageView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_ImageView.figsize, dpi), True), make_view)

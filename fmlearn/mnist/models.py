@@ -22,7 +22,7 @@ line::
 record beside each shipped checkpoint holds its exact command). Other options set the widths
 (``--channels 16 48 96``), patches (``--patch 2``), the training-time distribution, the arithmetic
 (``--precision bf16``: mixed precision, 1.3x faster here, possibly much slower on CPUs without native
-bfloat16), batch size, learning rate and seed; defaults are in :data:`DEFAULTS`. It shows a progress
+bfloat16), batch size, learning rate and seed; defaults are in :data:`DEFAULTS` and :data:`SETTINGS`. It shows a progress
 bar, keeps an EMA of the weights, writes a checkpoint every ``--checkpoint-every`` steps
 (atomically), and resumes from ``--out`` when it exists with the same configuration: an interrupted
 run loses at most one interval. The device is chosen automatically (cuda > mps > cpu) unless
@@ -45,70 +45,78 @@ from pathlib import Path
 
 import torch
 
-from ._checks import check_choice, check_positive_int
-from .models import PathModel
+from .._checks import check_choice, check_positive_int
+from .._io import package_path
+from ..config import seeded
+from ..models import PathModel
+from ..train_config import TrainConfig
 
-__all__ = ["KINDS", "SHIPPED", "DEFAULTS", "build_mnist_model", "train_mnist", "export_checkpoint",
+__all__ = ["OBJECTIVES", "SHIPPED", "DEFAULTS", "SETTINGS", "build_mnist_model", "train_mnist", "export_checkpoint",
            "sample_in_batches", "evaluate_model", "load_shipped", "shipped_record", "recipe", "main"]
 
-KINDS = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
+#: objective name -> (path, what the network predicts, loss preset)
+OBJECTIVES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 #: the shipped models: name -> (objective, conditional)
 SHIPPED = {"fm": ("fm", False), "diffusion": ("diffusion", False), "fm-cond": ("fm", True)}
-CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-DEFAULTS = dict(steps=7000, batch_size=64, lr=1e-3, checkpoint_every=250, label_dropout=0.1, lr_decay=False,
-                channels=(16, 32, 64), time_distribution="uniform", patch=1, precision="fp32")
+CHECKPOINTS = package_path("checkpoints")
+DEFAULTS = dict(steps=7000, checkpoint_every=250, lr_decay=False, channels=(16, 32, 64), time_distribution="uniform",
+                patch=1)
+#: the training settings of the MNIST UNets (label dropout applies to conditional models only)
+SETTINGS = TrainConfig(batch_size=64, lr=1e-3, label_dropout=0.1)
 NUM_CLASSES = 10
 
 
-def _name(kind: str, conditional: bool) -> str:
-    return f"{kind}-cond" if conditional else kind
+def _name(objective: str, conditional: bool) -> str:
+    return f"{objective}-cond" if conditional else objective
 
 
-def build_mnist_model(kind: str = "fm", channels=DEFAULTS["channels"], seed: int = 0, conditional: bool = False,
+def build_mnist_model(objective: str = "fm", channels=DEFAULTS["channels"], seed: int = 0, conditional: bool = False,
                       patch: int = DEFAULTS["patch"]) -> PathModel:
     """A fresh :class:`~fmlearn.models.PathModel` with a UNet for 28x28 digits (weights seeded by ``seed``);
     ``conditional``: the UNet takes labels 0..9 (and the null label 10); ``patch``: see :class:`~fmlearn.unet.UNet`."""
-    from .unet import UNet
+    from ..unet import UNet
 
-    schedule, parametrization, _ = KINDS[check_choice("model", kind, KINDS)]
-    torch.manual_seed(seed)
-    net = UNet(channels=channels, num_classes=NUM_CLASSES if conditional else None, patch=patch)
+    schedule, parametrization, _ = OBJECTIVES[check_choice("objective", objective, OBJECTIVES)]
+    with seeded(seed):  # torch's global generator is left as it was
+        net = UNet(channels=channels, num_classes=NUM_CLASSES if conditional else None, patch=patch)
     return PathModel(net, schedule, parametrization)
 
 
-def train_mnist(kind: str = "fm", steps: int = DEFAULTS["steps"], out: str | Path | None = None, *,
-                conditional: bool = False, label_dropout: float = DEFAULTS["label_dropout"],
-                batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], seed: int = 0,
-                checkpoint_every: int = DEFAULTS["checkpoint_every"], device=None, progress: bool = True,
-                channels=DEFAULTS["channels"], root=None, lr_decay: bool = DEFAULTS["lr_decay"],
+def train_mnist(objective: str = "fm", steps: int = DEFAULTS["steps"], out: str | Path | None = None, *,
+                conditional: bool = False, checkpoint_every: int = DEFAULTS["checkpoint_every"], device=None,
+                progress: bool = True, channels=DEFAULTS["channels"], root=None, lr_decay: bool = DEFAULTS["lr_decay"],
                 time_distribution: str = DEFAULTS["time_distribution"], patch: int = DEFAULTS["patch"],
-                precision: str = DEFAULTS["precision"]):
+                **settings):
     """Train one MNIST model (see the module docstring); returns :class:`~fmlearn.training.TrainResult`.
 
     Args:
-        kind: ``fm`` or ``diffusion``.
+        objective: ``fm`` or ``diffusion``.
         steps: total training steps (a resumed run counts the steps already done).
         out: checkpoint file (written every ``checkpoint_every`` steps and at the end; resumed from).
         conditional: train a class-conditional model, dropping each label with probability ``label_dropout``.
-        batch_size, lr, seed, lr_decay: as :func:`fmlearn.training.train`.
+        settings: fields of :class:`~fmlearn.train_config.TrainConfig` (``batch_size``, ``lr``, ``seed``,
+            ``ema_decay``, ``label_dropout``, ``precision``) replacing those of :data:`SETTINGS`; ``seed`` also
+            seeds the UNet's initial weights.
+        lr_decay: as :func:`fmlearn.training.train`.
         channels: the UNet's widths at its three resolutions (see :class:`fmlearn.unet.UNet`).
         patch: 1, or 2 to fold 2x2 pixel blocks into channels (the UNet then runs at 16, 8, 4).
-        precision: ``fp32`` or ``bf16`` (mixed precision, :meth:`fmlearn.training.Trainer.autocast`).
         time_distribution: how training times are drawn, ``uniform`` or ``logit-normal``
             (:func:`fmlearn.losses.sample_time`).
         root: folder of the MNIST files (default ``$FMLEARN_DATA/mnist``).
     """
-    from .losses import Objective
-    from .mnist import MnistData
-    from .training import train
+    from ..losses import Objective
+    from .data import MnistData
+    from ..training import train
 
     check_positive_int("steps", steps)
-    model = build_mnist_model(kind, channels, seed, conditional, patch)
-    objective = dataclasses.replace(Objective.preset(KINDS[kind][2]), time_distribution=time_distribution)
+    cfg = TrainConfig.of(SETTINGS, **settings)
+    if not conditional:
+        cfg = TrainConfig.of(cfg, label_dropout=0.0)
+    model = build_mnist_model(objective, channels, cfg.seed, conditional, patch)
+    loss = dataclasses.replace(Objective.preset(OBJECTIVES[objective][2]), time_distribution=time_distribution)
     data = MnistData("train", root=root, labels=conditional)
-    return train(model, data, objective, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                 progress=progress, checkpoint=out, checkpoint_every=checkpoint_every if out else None,
-                 label_dropout=label_dropout if conditional else 0.0, lr_decay=lr_decay, precision=precision)
+    return train(model, data, loss, steps=steps, settings=cfg, device=device, progress=progress,
+                 checkpoint=out, checkpoint_every=checkpoint_every if out else None, lr_decay=lr_decay)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = None) -> Path:
@@ -118,7 +126,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, extra: dict | None = 
     holds the EMA weights) and keeps the configuration, the training settings, the step count and the
     loss history. About 1.1 MB for the default UNet.
     """
-    from .checkpoints import load_checkpoint, save_checkpoint
+    from ..checkpoints import load_checkpoint, save_checkpoint
 
     loaded = load_checkpoint(src, device="cpu")
     cfg = loaded.config
@@ -137,7 +145,7 @@ def sample_in_batches(model: PathModel, noise_batches, sampler: str, nfe: int, *
     Returns:
         ``(samples (sum B_i, ...) on the CPU, counted NFE of one batch, seconds of sampling)``.
     """
-    from .samplers import sample
+    from ..samplers import sample
 
     chunks, counted, start = [], 0, time.perf_counter()
     with torch.no_grad():
@@ -150,13 +158,13 @@ def sample_in_batches(model: PathModel, noise_batches, sampler: str, nfe: int, *
 
 def evaluate_model(model: PathModel, sampler: str = "euler", nfe: int = 100, n: int = 1000, seed: int = 0,
                    batch_size: int = 250) -> dict:
-    """Sample ``n`` digits and score them with :func:`fmlearn.mnist_metric.evaluate_images`.
+    """Sample ``n`` digits and score them with :func:`fmlearn.mnist.metric.evaluate_images`.
 
     Returns:
         ``{"sampler", "nfe" (counted), "n", "fd", "confident", "entropy", "seconds"}``; FD depends on n:
         compare only at equal n (at n = 1000, real test digits score about 9).
     """
-    from .mnist_metric import evaluate_images
+    from .metric import evaluate_images
 
     g = torch.Generator().manual_seed(seed)
     noise = (model.noise(min(batch_size, n - i), generator=g, device="cpu") for i in range(0, n, batch_size))
@@ -177,7 +185,7 @@ def shipped_record(name: str) -> dict:
     path = _shipped_path(name).with_suffix(".json")
     if not path.is_file():
         raise FileNotFoundError(f"no record for the shipped model {name!r} at {path}; retrain it with "
-                                f"`python -m fmlearn train-mnist ... --ship` (see fmlearn.mnist_models).")
+                                f"`python -m fmlearn train-mnist ... --ship` (see fmlearn.mnist.models).")
     return json.loads(path.read_text())
 
 
@@ -189,14 +197,14 @@ def load_shipped(name: str = "fm", device=None) -> PathModel:
             message names the command that retrains it.
         fmlearn.checkpoints.CheckpointError: the file is corrupted or belongs to another model.
     """
-    from .checkpoints import load_checkpoint
+    from ..checkpoints import load_checkpoint
 
     path = _shipped_path(name)
-    kind, conditional = SHIPPED[name]
+    objective, conditional = SHIPPED[name]
     if not path.is_file():
         raise FileNotFoundError(f"the shipped checkpoint {path} is missing; reinstall fmlearn, or retrain it: "
                                 f"{retrain_command(name)}")
-    expected = {"model": {"schedule": {"name": KINDS[kind][0]}, "parametrization": KINDS[kind][1],
+    expected = {"model": {"schedule": {"name": OBJECTIVES[objective][0]}, "parametrization": OBJECTIVES[objective][1],
                           "net": {"kind": "unet", "num_classes": NUM_CLASSES if conditional else None}}}
     return load_checkpoint(path, expected=expected, device=device).model.requires_grad_(False)
 
@@ -218,19 +226,18 @@ def _command_for(name: str, config: dict | None = None, steps: int | None = None
     """The train-mnist command (with ``--ship``) of shipped model ``name`` trained with a checkpoint's
     ``config`` for ``steps`` steps; without them, the default recipe. Only settings that differ from
     :data:`DEFAULTS` are spelled out, so :func:`recipe` reads the same settings back."""
-    kind, conditional = SHIPPED[name]
+    objective, conditional = SHIPPED[name]
     training = (config or {}).get("training", {})
     net = (config or {}).get("model", {}).get("net", {})
-    options = {"--batch-size": (training.get("batch_size"), DEFAULTS["batch_size"]),
-               "--lr": (training.get("lr"), DEFAULTS["lr"]), "--seed": (training.get("seed"), 0),
-               "--label-dropout": (training.get("label_dropout") if conditional else None, DEFAULTS["label_dropout"]),
-               "--time-distribution": ((config or {}).get("objective", {}).get("time_distribution"),
+    options = {f"--{f.name.replace('_', '-')}": (training.get(f.name), getattr(SETTINGS, f.name))
+               for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)
+               and (conditional or f.name != "label_dropout")}
+    options |= {"--time-distribution": ((config or {}).get("objective", {}).get("time_distribution"),
                                        DEFAULTS["time_distribution"]),
                "--channels": (" ".join(map(str, net["channels"])) if "channels" in net else None,
                               " ".join(map(str, DEFAULTS["channels"]))),
-               "--patch": (net.get("patch"), DEFAULTS["patch"]),
-               "--precision": (training.get("precision"), DEFAULTS["precision"])}
-    words = ["python -m fmlearn train-mnist", f"--objective {kind}"] + (["--conditional"] if conditional else [])
+               "--patch": (net.get("patch"), DEFAULTS["patch"])}
+    words = ["python -m fmlearn train-mnist", f"--objective {objective}"] + (["--conditional"] if conditional else [])
     words += ["--lr-decay"] if training.get("lr_decay_steps") else []
     words += [f"{flag} {value}" for flag, (value, default) in options.items() if value not in (None, default)]
     words += [f"--steps {DEFAULTS['steps'] if steps is None else steps}",
@@ -263,28 +270,27 @@ def recipe(name: str) -> dict:
 
 def _train_kwargs(args) -> dict:
     """train-mnist's parsed arguments -> the keyword arguments of :func:`train_mnist` (without ``out``)."""
-    return dict(kind=args.objective, steps=args.steps, conditional=args.conditional,
-                label_dropout=args.label_dropout, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    return dict(objective=args.objective, steps=args.steps, conditional=args.conditional,
                 checkpoint_every=args.checkpoint_every, channels=tuple(args.channels), lr_decay=args.lr_decay,
-                time_distribution=args.time_distribution, patch=args.patch, precision=args.precision,
-                device=args.device)
+                time_distribution=args.time_distribution, patch=args.patch, device=args.device, **settings)
 
 
 def ship(name: str, run: str | Path, *, result=None, command: str | None = None, n_eval: int = 1000) -> Path:
     """Export the EMA weights of training checkpoint ``run`` into the package as shipped model ``name``
     and write its record (command, configuration, training, evaluation at NFE 100) beside it."""
-    from .checkpoints import load_checkpoint
+    from ..checkpoints import load_checkpoint
 
     dst = _shipped_path(name)
     export_checkpoint(run, dst)
     loaded = load_checkpoint(dst, device="cpu")
     model = loaded.model
-    kind, conditional = SHIPPED[name]
+    objective, conditional = SHIPPED[name]
     evaluation = []
     if not conditional:
-        samplers = ("euler", "ddpm") if kind == "diffusion" else ("euler",)
+        samplers = ("euler", "ddpm") if objective == "diffusion" else ("euler",)
         evaluation = [evaluate_model(model, s, 100, n=n_eval) for s in samplers]
-    record = {"model": name, "objective": kind, "conditional": conditional, "steps": loaded.step,
+    record = {"model": name, "objective": objective, "conditional": conditional, "steps": loaded.step,
               "command": command or _command_for(name, loaded.config, loaded.step), "config": loaded.config,
               "parameters": sum(p.numel() for p in model.parameters()),
               "bytes": dst.stat().st_size, "torch": torch.__version__, "machine": platform.machine(),
@@ -299,29 +305,23 @@ def ship(name: str, run: str | Path, *, result=None, command: str | None = None,
 
 # ---- command line -------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
-    from .losses import TIME_DISTRIBUTIONS
-    from .training import PRECISIONS
+    from ..losses import TIME_DISTRIBUTIONS
 
-    parser.add_argument("--objective", "--model", dest="objective", default="fm", choices=sorted(KINDS),
+    parser.add_argument("--objective", default="fm", choices=sorted(OBJECTIVES),
                         help="fm or diffusion (default fm)")
     parser.add_argument("--conditional", action="store_true",
                         help="class-conditional UNet trained with label dropout (for classifier-free guidance)")
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="total training steps")
     parser.add_argument("--out", required=True, help="checkpoint file (resumed from when it exists)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    parser.add_argument("--label-dropout", type=float, default=DEFAULTS["label_dropout"])
+    TrainConfig.add_arguments(parser, SETTINGS)  # --batch-size, --lr, --ema-decay, --seed, --label-dropout, --precision
     parser.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS["lr_decay"],
                         help="cosine decay of the learning rate to 0 over --steps")
     parser.add_argument("--channels", type=int, nargs=3, default=list(DEFAULTS["channels"]), metavar="C",
                         help="UNet widths at its three resolutions (default %(default)s)")
     parser.add_argument("--patch", type=int, default=DEFAULTS["patch"], choices=[1, 2],
                         help="2: fold 2x2 pixel blocks into channels, the UNet runs at 16x16..4x4 (default 1)")
-    parser.add_argument("--precision", default=DEFAULTS["precision"], choices=PRECISIONS,
-                        help="bf16: mixed precision, faster on CPUs with native bfloat16 (default fp32)")
     parser.add_argument("--time-distribution", default=DEFAULTS["time_distribution"],
                         choices=TIME_DISTRIBUTIONS, help="how training times are drawn (default uniform)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--ship", action="store_true",
@@ -332,8 +332,8 @@ def main(args) -> int:
     """``python -m fmlearn train-mnist``: train, print where the checkpoint is and how long it took."""
     import sys
 
-    from .mnist import MnistFilesError
-    from .training import TrainingDiverged
+    from .data import MnistFilesError
+    from ..training import TrainingDiverged
 
     try:
         return _main(args, getattr(args, "_argv", sys.argv[1:]))

@@ -2,14 +2,14 @@ r"""The MNIST race: the shipped flow matching and diffusion models, every sample
 
 ``python -m fmlearn mnist-eval --json PATH [--quick]`` samples the same noise with each model and
 sampler at NFE in {1, 2, 4, 8, 16, 32, 100} and scores the digits with the shipped classifier
-(:mod:`fmlearn.mnist_metric`): Fréchet distance of its features to the test set, share of
+(:mod:`fmlearn.mnist.metric`): Fréchet distance of its features to the test set, share of
 confident samples, entropy of the predicted-label histogram, and seconds. The flow samplers run on
 the diffusion model and the diffusion samplers on the flow model through the exact conversions
 of :mod:`fmlearn.parametrizations`. Beside the rows stand two references measured on the same
 number of images: real training digits (``floor_fd``: what a perfect model scores at this n) and
 blurred test digits (``blur_fd``: a visibly bad model). FD depends on n: compare rows of one run. Each row
 and reference also has ``fd_inf``, the FD extrapolated to infinitely many samples
-(:func:`fmlearn.mnist_metric.fd_infinity`): real digits score 12.2 at n = 500 and about 0 extrapolated.
+(:func:`fmlearn.frechet.fd_infinity`): real digits score 12.2 at n = 500 and about 0 extrapolated.
 
 Full: n_eval = 500 per row (8.5 min on an idle 2-core CPU, in two worker processes of one thread each,
 which sample 1.4x faster than one process with two threads; DDIM rows of a linear-path model are copies of
@@ -26,22 +26,24 @@ from pathlib import Path
 
 import torch
 
-from . import config
-from ._checks import check_choice, check_positive_int
+from .. import config
+from .._checks import check_choice, check_positive_int
+from .._io import package_path
+from .common import derive_seed, json_safe, machine_info, write_json
 
-__all__ = ["EVAL_SAMPLERS", "NFES", "run_mnist_eval", "precomputed", "precomputed_runs", "format_table", "plot_curves",
-           "rows_of", "main"]
+__all__ = ["EVAL_SAMPLERS", "NFES", "run_mnist_eval", "precomputed", "precomputed_runs", "format_table", "rows_of",
+           "add_arguments", "main"]
 
 EVAL_SAMPLERS = ("euler", "heun", "ddpm", "ddim", "dpm++2m")
 NFES = (1, 2, 4, 8, 16, 32, 100)
 QUICK_NFES = (1, 4, 16, 32)
 MODELS = ("fm", "diffusion")
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = package_path("results")
 
 
 def _seed(*parts) -> int:
-    from .race import _seed as race_seed
-    return race_seed("mnist", *parts)
+    """The seed of one purpose of the MNIST race (its own streams, apart from the 2D race's)."""
+    return derive_seed("mnist", *parts)
 
 
 def _noise(n_eval: int, shape, seed: int) -> torch.Tensor:
@@ -51,8 +53,8 @@ def _noise(n_eval: int, shape, seed: int) -> torch.Tensor:
 
 def _score_row(model, classifier, x0, name: str, sampler: str, nfe: int, seed: int, batch_size: int, device) -> dict:
     """Sample one (model, sampler, NFE) row from the shared noise x0 and score it."""
-    from .mnist_metric import evaluate_images
-    from .mnist_models import sample_in_batches
+    from ..mnist.metric import evaluate_images
+    from ..mnist.models import sample_in_batches
     g = torch.Generator(device=device).manual_seed(_seed(seed, name, sampler, nfe))
     images, counted, seconds = sample_in_batches(model, x0.split(batch_size), sampler, nfe, generator=g, device=device)
     row = {"model": name, "sampler": sampler, "nfe": counted, "fd": None, "confident": None, "entropy": None,
@@ -67,13 +69,13 @@ def _score_row(model, classifier, x0, name: str, sampler: str, nfe: int, seed: i
 
 @functools.lru_cache(maxsize=4)
 def _shipped_and_classifier(name: str, device: str):
-    from .mnist_metric import load_classifier
-    from .mnist_models import load_shipped
+    from ..mnist.classifier import load_classifier
+    from ..mnist.models import load_shipped
     return load_shipped(name, device=device), load_classifier()
 
 
 def _shipped_row(job: dict) -> dict:
-    """One row of a shipped model, computed in a worker process (see :func:`fmlearn._parallel.map_in_processes`)."""
+    """One row of a shipped model, computed in a worker process (see :func:`fmlearn.experiments.parallel.map_in_processes`)."""
     model, classifier = _shipped_and_classifier(job["model"], job["device"])
     x0 = _noise(job["n_eval"], model.shape, job["seed"])
     return _score_row(model, classifier, x0, job["model"], job["sampler"], job["nfe"], job["seed"],
@@ -117,11 +119,11 @@ def run_mnist_eval(quick: bool | None = None, *, models=MODELS, samplers=EVAL_SA
     """
     from tqdm.auto import tqdm
 
-    from ._parallel import map_in_processes
-    from .mnist_metric import load_classifier, references
-    from .mnist_models import load_shipped
-    from .race import _clean, _machine, _write_json
-    from .samplers import EVALS_PER_STEP
+    from ..mnist.classifier import load_classifier
+    from ..mnist.metric import references
+    from ..mnist.models import load_shipped
+    from ..samplers import EVALS_PER_STEP
+    from .parallel import map_in_processes
 
     t_start = time.perf_counter()
     quick = config.quick_mode() if quick is None else bool(quick)
@@ -164,11 +166,11 @@ def run_mnist_eval(quick: bool | None = None, *, models=MODELS, samplers=EVAL_SA
     result = {"quick": quick, "n_eval": n_eval, "floor_fd": refs["floor_fd"], "blur_fd": refs["blur_fd"],
               "floor_fd_inf": refs["floor_fd_inf"], "blur_fd_inf": refs["blur_fd_inf"],
               "seed": seed, "nfes": list(nfes), "samplers": list(samplers), "models": list(loaded),
-              "rows": rows, "references": refs, "machine": _machine(dev, workers),
+              "rows": rows, "references": refs, "machine": machine_info(dev, score_workers=workers),
               "seconds": time.perf_counter() - t_start}
     if json_path is not None:
-        _write_json(json_path, result)
-    return _clean(result)
+        write_json(json_path, result)
+    return json_safe(result)
 
 
 def precomputed(name: str = "mnist_eval") -> dict:
@@ -183,7 +185,7 @@ def precomputed(name: str = "mnist_eval") -> dict:
 
 def precomputed_runs() -> list[dict]:
     """The shipped full run (noise seed 0) and its repeats with other sampling noise
-    (``mnist_eval_seed1.json``, ...: the headline samplers and budgets only), for :mod:`fmlearn.seeds`.
+    (``mnist_eval_seed1.json``, ...: the headline samplers and budgets only), for :mod:`fmlearn.experiments.seeds`.
 
     Regenerate a repeat with ``python -m fmlearn mnist-eval --seed 1 --samplers euler,dpm++2m,ddpm
     --nfes 4,8,16,100 --json fmlearn/results/mnist_eval_seed1.json``.
@@ -216,36 +218,8 @@ def rows_of(result: dict, model: str, sampler: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["nfe"])
 
 
-def plot_curves(result: dict, models=None, samplers=None, panel: float = 3.2):
-    """Quality against NFE: Fréchet distance (log scale, with the floor and blur references) and the
-    confident share, one panel per model and metric, one line per sampler; returns the Figure."""
-    from .plotting import new_figure
-
-    models = list(dict.fromkeys(r["model"] for r in result["rows"])) if models is None else list(models)
-    samplers = list(dict.fromkeys(r["sampler"] for r in result["rows"])) if samplers is None else list(samplers)
-    fig, axes = new_figure(2, len(models), panel=panel)
-    styles = dict(zip(EVAL_SAMPLERS, ("o-", "s-", "v--", "^-", "D-")))
-    for j, m in enumerate(models):
-        ax_fd, ax_c = axes[0, j], axes[1, j]
-        for s in samplers:
-            rows = rows_of(result, m, s)
-            if rows:
-                nfe = [r["nfe"] for r in rows]
-                ax_fd.plot(nfe, [r["fd"] for r in rows], styles.get(s, "o-"), ms=3, label=s)
-                ax_c.plot(nfe, [r["confident"] for r in rows], styles.get(s, "o-"), ms=3, label=s)
-        ax_fd.axhline(result["floor_fd"], color="k", ls=":", lw=1, label="real digits (floor)")
-        ax_fd.axhline(result["blur_fd"], color="#aa0000", ls=":", lw=1, label="blurred digits")
-        ax_fd.set(xscale="log", yscale="log", title=f"{m}: Fréchet distance", xlabel="NFE")
-        ax_c.axhline(0.9, color="k", ls=":", lw=1)
-        ax_c.set(xscale="log", ylim=(0, 1.02), title=f"{m}: confident share", xlabel="NFE")
-        for ax in (ax_fd, ax_c):
-            ax.grid(alpha=0.3, which="both")
-    axes[0, -1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"MNIST, {result['n_eval']} digits per point (lower FD is better)", fontsize=10)
-    return fig
-
-
 def add_arguments(parser) -> None:
+    """The options of ``python -m fmlearn mnist-eval``."""
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the result to this JSON file")
     parser.add_argument("--quick", action="store_true", default=None,
                         help="150 images per row at NFE 1, 4, 16, 32; default: FMLEARN_QUICK")
@@ -260,6 +234,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``python -m fmlearn mnist-eval`` from its parsed arguments; print the table. Exit code 2 on bad input."""
     try:
         nfes = [int(v) for v in args.nfes.split(",")] if args.nfes else None
         result = run_mnist_eval(args.quick, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],

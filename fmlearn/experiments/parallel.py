@@ -1,7 +1,7 @@
 """Run independent jobs in fresh Python processes, one CPU thread each: ``map_in_processes``.
 
 Why processes: torch's two intra-op threads on a 2-core CPU speed up a UNet batch far less than
-two processes with one thread each (measured for ``mnist-eval``; see :mod:`fmlearn.mnist_eval`).
+two processes with one thread each (measured for ``mnist-eval``; see :mod:`fmlearn.experiments.mnist_race`).
 Why plain subprocesses (``python -c``) and not :mod:`multiprocessing`: nothing of the caller's
 script or notebook is re-imported or forked, so this works the same from a notebook, a CLI and
 pytest. The function to run is named by its own ``__module__`` and ``__qualname__`` (never a
@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-_CODE = "import sys, fmlearn._parallel as p; p.serve(sys.stdin.buffer, sys.stdout.buffer)"
+# The worker imports this very module by its own name (never a hand-typed path that a move would leave stale).
+_CODE = f"import sys, {__name__} as p; p.serve(sys.stdin.buffer, sys.stdout.buffer)"
 
 
 def _resolve(name: str) -> Callable:
@@ -86,7 +87,8 @@ def map_in_processes(fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: 
     results: dict[int, Any] = {}
     if workers > 1 and len(jobs) > 1:
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)  # this fmlearn, also when not installed
+        import fmlearn
+        root = str(Path(fmlearn.__file__).resolve().parent.parent)  # this fmlearn, also when not installed
         env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
         procs = []
         try:

@@ -1,7 +1,6 @@
 r"""Figures for the course: paths, vector fields, trajectories and samples.
 
-Static figures use matplotlib; animations are plotly figures with frames, a slider and a
-play button (they play in JupyterLab, VS Code, Colab and on a static HTML page alike).
+Static figures use matplotlib; the plotly animations are in :mod:`fmlearn.teaching.animation`.
 
 One style everywhere: square panels with equal aspect, limits ``[-3.5, 3.5]`` (every toy data
 set of :mod:`fmlearn.data` fits), a light grid, small markers; noise is grey, data is blue,
@@ -25,12 +24,13 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .schedules import Schedule, get_schedule
+from ..schedules import Schedule, get_schedule
 
 __all__ = ["LIM", "NOISE_COLOR", "DATA_COLOR", "to_numpy", "time_color", "style_axes", "new_figure",
            "scatter", "plot_schedules", "plot_path_snapshots", "compare_paths", "plot_conditional_vs_marginal",
            "grid_points", "grid_spacing", "arrow_vectors", "arrow_polygons", "draw_arrows", "plot_vector_field",
-           "plot_trajectories", "plot_samples_grid", "animate_path", "animate_field", "figure_size_ok"]
+           "plot_trajectories", "plot_samples_grid", "figure_size_ok", "points_2d", "trajectory_2d", "alpha_sigma",
+           "velocity_callable", "noise_like"]
 
 LIM = 3.5                 # default half-width of every panel
 NOISE_COLOR = "#9a9a9a"   # t = 0
@@ -47,7 +47,7 @@ def to_numpy(x, dtype=np.float64) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def _points(x, arg: str = "x") -> np.ndarray:
+def points_2d(x, arg: str = "x") -> np.ndarray:
     """Check a 2D point cloud of shape (N, 2) and return it as float64 numpy."""
     x = to_numpy(getattr(x, "samples", x))
     if x.ndim != 2 or x.shape[1] != 2:
@@ -55,7 +55,7 @@ def _points(x, arg: str = "x") -> np.ndarray:
     return x
 
 
-def _trajectory(traj, arg: str = "trajectory") -> np.ndarray:
+def trajectory_2d(traj, arg: str = "trajectory") -> np.ndarray:
     """Check a trajectory of shape (K+1, N, 2) (or a SampleResult holding one)."""
     if traj is None or getattr(traj, "trajectory", 0) is None:
         raise ValueError(f"{arg} is None; sample with return_trajectory=True.")
@@ -99,16 +99,17 @@ def new_figure(nrows: int = 1, ncols: int = 1, panel: float = 2.4, figsize=None,
     return fig, axes
 
 
-def _alpha_sigma(schedule: Schedule, t: float) -> tuple[float, float]:
+def alpha_sigma(schedule: Schedule, t: float) -> tuple[float, float]:
+    """``(alpha_t, sigma_t)`` of a path at one time, as Python floats."""
     tt = torch.tensor(float(t), dtype=torch.float64)
     return float(schedule.alpha(tt)), float(schedule.sigma(tt))
 
 
-def _noise(x1: np.ndarray, x0, seed: int) -> np.ndarray:
-    """The noise x0 paired with x1: given, or ``torch.randn(x1.shape, generator=manual_seed(seed))``."""
+def noise_like(x1: np.ndarray, x0, seed: int) -> np.ndarray:
+    """The noise x0 (N, 2) paired with x1 (N, 2): given (checked), or ``torch.randn(x1.shape)`` from ``seed``."""
     if x0 is None:
         x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(seed))
-    x0 = _points(x0, "x0")
+    x0 = points_2d(x0, "x0")
     if x0.shape != x1.shape:
         raise ValueError(f"x0 must have the shape of x1 {x1.shape}, got {x0.shape}.")
     return x0
@@ -118,7 +119,7 @@ def _noise(x1: np.ndarray, x0, seed: int) -> np.ndarray:
 def scatter(ax, x, *, color=DATA_COLOR, s: float = MARKER_SIZE, alpha: float = 0.6, lim: float | None = LIM,
             **kwargs):
     """Scatter 2D points x (N, 2) in the course style; returns the ``PathCollection``."""
-    pts = _points(x)
+    pts = points_2d(x)
     if "c" not in kwargs:
         kwargs["color"] = color
     coll = ax.scatter(pts[:, 0], pts[:, 1], s=s, alpha=alpha, linewidths=0, **kwargs)
@@ -150,7 +151,7 @@ def plot_schedules(schedules: Sequence[str | Schedule] = ("linear", "cosine", "l
 
 def _path_row(axes, x1: np.ndarray, x0: np.ndarray, sched: Schedule, times, lim) -> None:
     for ax, t in zip(axes, times):
-        a, s = _alpha_sigma(sched, t)
+        a, s = alpha_sigma(sched, t)
         scatter(ax, a * x1 + s * x0, color=time_color(t), lim=lim, gid="x_t")
         style_axes(ax, lim, title=f"t = {t:g}  " + rf"($\alpha$={a:.2f}, $\sigma$={s:.2f})")
 
@@ -166,10 +167,10 @@ def plot_path_snapshots(x1, schedule: str | Schedule = "linear", times: Sequence
         x0: noise paired with x1, shape (N, 2); drawn from ``seed`` when None
             (``torch.randn(N, 2, generator=torch.Generator().manual_seed(seed))``).
     """
-    x1 = _points(x1, "x1")
+    x1 = points_2d(x1, "x1")
     sched = get_schedule(schedule)
     fig, axes = new_figure(1, len(times))
-    _path_row(axes[0], x1, _noise(x1, x0, seed), sched, times, lim)
+    _path_row(axes[0], x1, noise_like(x1, x0, seed), sched, times, lim)
     fig.suptitle(rf"{sched.name} path: $x_t = \alpha_t x_1 + \sigma_t x_0$", fontsize=10)
     return fig
 
@@ -178,8 +179,8 @@ def compare_paths(x1, schedules: Sequence[str | Schedule] = ("linear", "cosine")
                   times: Sequence[float] = (0, .25, .5, .75, 1), x0=None, seed: int = 0,
                   lim: float = LIM) -> Figure:
     """A grid of path snapshots, one row per schedule, all rows sharing the same noise x0."""
-    x1 = _points(x1, "x1")
-    x0 = _noise(x1, x0, seed)
+    x1 = points_2d(x1, "x1")
+    x0 = noise_like(x1, x0, seed)
     fig, axes = new_figure(len(schedules), len(times))
     for row, name in zip(axes, schedules):
         sched = get_schedule(name)
@@ -199,17 +200,17 @@ def plot_conditional_vs_marginal(x1, schedule: str | Schedule = "linear", index:
     ``p_t = E_{x_1}[p_t(x | x_1)]`` as samples ``alpha_t x_1 + sigma_t x_0`` of all of x1.
     The blob uses the first ``n_cond`` rows of the same noise x0 as the marginal.
     """
-    x1 = _points(x1, "x1")
+    x1 = points_2d(x1, "x1")
     if not -len(x1) <= index < len(x1):
         raise ValueError(f"index must pick one of the {len(x1)} data points, got {index}.")
-    x0 = _noise(x1, x0, seed)
+    x0 = noise_like(x1, x0, seed)
     sched = get_schedule(schedule)
     point, noise = x1[index], x0[:n_cond]
     s_grid = torch.linspace(0, 1, 100, dtype=torch.float64)
     centre_path = to_numpy(sched.alpha(s_grid))[:, None] * point  # (100, 2)
     fig, axes = new_figure(2, len(times))
     for k, t in enumerate(times):
-        a, s = _alpha_sigma(sched, t)
+        a, s = alpha_sigma(sched, t)
         top, bottom = axes[0, k], axes[1, k]
         scatter(top, x1, color=NOISE_COLOR, alpha=0.15, s=1, lim=lim, gid="data")
         top.plot(centre_path[:, 0], centre_path[:, 1], color=COND_COLOR, lw=0.8, alpha=0.6)
@@ -286,7 +287,7 @@ def draw_arrows(ax, polygons: np.ndarray, speed: np.ndarray, norm=None, cmap: st
     return coll
 
 
-def _velocity_callable(velocity) -> Callable:
+def velocity_callable(velocity) -> Callable:
     """Accept a callable ``v(x, t)`` or a model with a ``.velocity`` method (e.g. a PathModel)."""
     fn = getattr(velocity, "velocity", velocity)
     if not callable(fn):
@@ -309,7 +310,7 @@ def plot_vector_field(ax, velocity, t: float, lim: float = LIM, n: int = 20, *, 
     """
     grid = grid_points(lim, n)
     with torch.no_grad():
-        v = to_numpy(_velocity_callable(velocity)(grid, float(t)))
+        v = to_numpy(velocity_callable(velocity)(grid, float(t)))
     if v.shape != tuple(grid.shape):
         raise ValueError(f"velocity returned shape {v.shape} for points of shape {tuple(grid.shape)}.")
     spacing = 2 * lim / n
@@ -326,7 +327,7 @@ def plot_trajectories(ax, trajectory, n: int = 50, *, color: str = "#444444", al
 
     ``trajectory`` may also be a SampleResult (its ``.trajectory`` is used).
     """
-    traj = _trajectory(trajectory)[:, :n]  # (K+1, n, 2)
+    traj = trajectory_2d(trajectory)[:, :n]  # (K+1, n, 2)
     ax.add_collection(LineCollection(list(traj.transpose(1, 0, 2)), colors=color, linewidths=0.6, alpha=alpha,
                                      gid="trajectories"))
     ax.scatter(traj[0, :, 0], traj[0, :, 1], s=8, color=NOISE_COLOR, linewidths=0, gid="start", zorder=3)
@@ -346,155 +347,15 @@ def plot_samples_grid(results: Mapping[str, object], ncols: int = 3, reference=N
     ncols = max(1, min(ncols, len(results)))
     nrows = -(-len(results) // ncols)
     fig, axes = new_figure(nrows, ncols, panel=panel)
-    ref = None if reference is None else _points(reference, "reference")
+    ref = None if reference is None else points_2d(reference, "reference")
     for ax, (label, res) in zip(axes.flat, results.items()):
         if ref is not None:
             scatter(ax, ref, color=NOISE_COLOR, alpha=0.25, s=1, lim=lim, gid="reference")
-        scatter(ax, _points(res, f"results[{label!r}]"), lim=lim, gid="samples")
+        scatter(ax, points_2d(res, f"results[{label!r}]"), lim=lim, gid="samples")
         nfe = getattr(res, "nfe", None)
         style_axes(ax, lim, title=str(label) + (f"  (NFE {nfe})" if nfe is not None else ""))
     for ax in list(axes.flat)[len(results):]:
         ax.set_visible(False)
-    return fig
-
-
-# ---- plotly animations --------------------------------------------------------------------------
-def _xy(points: np.ndarray, decimals: int = 3) -> tuple[list, list]:
-    """Rounded coordinates as plain lists: compact JSON with every plotly version."""
-    p = np.round(points.astype(np.float64), decimals)
-    return p[:, 0].tolist(), p[:, 1].tolist()
-
-
-def _hex(rgb) -> str:
-    return mcolors.to_hex(rgb)
-
-
-def _animation_layout(labels: Sequence[str], lim: float, title: str, redraw: bool, prefix: str) -> dict:
-    """Square axes on [-lim, lim]^2, a play/pause button and a slider with one step per frame."""
-    frame_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": redraw}, "transition": {"duration": 0}}
-    play = {"label": "▶ play", "method": "animate",
-            "args": [None, {"frame": {"duration": 100, "redraw": redraw}, "fromcurrent": True,
-                            "transition": {"duration": 0}}]}
-    pause = {"label": "❚❚ pause", "method": "animate", "args": [[None], frame_args]}
-    axis = {"range": [-lim, lim], "showgrid": True, "gridcolor": "#eeeeee", "zeroline": False}
-    return {
-        "title": {"text": title, "font": {"size": 14}},
-        "width": 560, "height": 600, "template": "simple_white", "showlegend": False,
-        "xaxis": axis, "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1},
-        # placed as plotly express places them: buttons left of the slider, both under the plot
-        "updatemenus": [{"type": "buttons", "buttons": [play, pause], "direction": "left", "showactive": False,
-                         "x": 0.1, "y": 0, "xanchor": "right", "yanchor": "top", "pad": {"r": 10, "t": 70}}],
-        "sliders": [{"active": 0, "x": 0.1, "len": 0.9, "y": 0, "xanchor": "left", "yanchor": "top",
-                     "pad": {"b": 10, "t": 60}, "currentvalue": {"prefix": prefix},
-                     "steps": [{"method": "animate", "label": lab, "args": [[str(k)], frame_args]}
-                               for k, lab in enumerate(labels)]}],
-    }
-
-
-def animate_path(x1, schedule: str | Schedule = "linear", n_frames: int = 30, x0=None, seed: int = 0,
-                 lim: float = LIM, max_points: int = 2000, title: str | None = None):
-    r"""A plotly animation of ``x_t = alpha_t x_1 + sigma_t x_0`` for t from 0 (noise) to 1 (data).
-
-    Args:
-        x1: data points, shape (N, 2); only the first ``max_points`` are drawn (keeps the figure small).
-        schedule: the path.
-        n_frames: number of frames, at evenly spaced times including 0 and 1.
-        x0: noise paired with x1, shape (N, 2); drawn from ``seed`` when None.
-
-    Returns:
-        A ``plotly.graph_objects.Figure`` with ``n_frames`` frames, a slider and a play button.
-    """
-    import plotly.graph_objects as go
-
-    if n_frames < 2:
-        raise ValueError(f"n_frames must be >= 2, got {n_frames}.")
-    x1 = _points(x1, "x1")
-    x0 = _noise(x1, x0, seed)[:max_points]
-    x1 = x1[:max_points]
-    sched = get_schedule(schedule)
-    times = np.linspace(0.0, 1.0, n_frames)
-    frames = []
-    for k, t in enumerate(times):
-        a, s = _alpha_sigma(sched, t)
-        x, y = _xy(a * x1 + s * x0)
-        frames.append(go.Frame(name=str(k), data=[go.Scatter(x=x, y=y, mode="markers",
-                                                             marker={"size": 3, "color": _hex(time_color(t))})]))
-    fig = go.Figure(data=frames[0].data, frames=frames)
-    fig.update_layout(_animation_layout([f"{t:.2f}" for t in times], lim,
-                                        title or f"{sched.name} path: x_t = α_t x_1 + σ_t x_0", True, "t = "))
-    return fig
-
-
-def animate_field(velocity, trajectory=None, times=None, *, lim: float = LIM, n: int = 15, grid=None,
-                  max_frames: int = 40, n_particles: int = 300, title: str = "velocity field and particles"):
-    """A plotly animation of a velocity field (arrows coloured by speed) with particles riding it.
-
-    Args:
-        velocity: a callable ``v(x (B, 2), t float) -> (B, 2)`` (or a model with ``.velocity``),
-            evaluated on an n x n grid at each frame's time; or precomputed velocities of shape
-            (T, G, 2) at ``grid`` (G, 2) (default :func:`grid_points` ``(lim, n)``).
-        trajectory: particle positions (T, N, 2) at ``times``, or a SampleResult (its
-            ``.trajectory`` and ``.times``); None draws the field alone.
-        times: the frame times, shape (T,).
-        max_frames: at most this many frames, evenly picked among the T times (keeps it small).
-        n_particles: draw the first this many particles.
-
-    Returns:
-        A ``plotly.graph_objects.Figure``: per frame one trace of arrow shafts (segments with None
-        separators), one of arrow heads coloured by log10 speed, and one of particles.
-    """
-    import plotly.graph_objects as go
-
-    if trajectory is not None and hasattr(trajectory, "trajectory"):
-        times = trajectory.times if times is None else times
-    if times is None:
-        raise ValueError("times is required: the time of each frame, shape (T,).")
-    times = to_numpy(times).reshape(-1)
-    traj = None if trajectory is None else _trajectory(trajectory)[:, :n_particles]
-    if traj is not None and len(traj) != len(times):
-        raise ValueError(f"trajectory has {len(traj)} steps but times has {len(times)}.")
-    grid = grid_points(lim, n) if grid is None else torch.as_tensor(grid, dtype=torch.float32)
-    idx = np.unique(np.linspace(0, len(times) - 1, min(max_frames, len(times))).round().astype(int))
-    if callable(velocity) or hasattr(velocity, "velocity"):
-        fn = _velocity_callable(velocity)
-        with torch.no_grad():
-            vels = np.stack([to_numpy(fn(grid, float(times[k]))) for k in idx])  # (F, G, 2)
-    else:
-        vels = to_numpy(velocity)
-        if vels.shape != (len(times), *grid.shape):
-            raise ValueError(f"precomputed velocities must have shape {(len(times), *grid.shape)} "
-                             f"(times, grid points, 2), got {vels.shape}.")
-        vels = vels[idx]  # (F, G, 2)
-    g = grid.numpy().astype(np.float64)
-    spacing = grid_spacing(g)
-    speed = np.linalg.norm(vels, axis=-1)  # (F, G)
-    arrows = arrow_vectors(vels, spacing)  # (F, G, 2): one scale for all frames
-    # Speeds span decades (a point-cloud field grows like 1/(1 - t)): colour by log10 speed.
-    log_speed = np.log10(np.maximum(speed, 1e-4 * (float(speed.max()) or 1.0)))
-    cmin, cmax = float(np.quantile(log_speed, 0.01)), float(log_speed.max())
-    frames = []
-    for f, k in enumerate(idx):
-        d = arrows[f]
-        tails, heads = g - 0.5 * d, g + 0.5 * d
-        seg = np.full((len(g), 3, 2), np.nan)
-        seg[:, 0], seg[:, 1] = tails, heads
-        sx, sy = _xy(seg.reshape(-1, 2))
-        sx = [None if v != v else v for v in sx]  # NaN -> None: a gap between segments
-        sy = [None if v != v else v for v in sy]
-        hx, hy = _xy(heads)
-        angle = np.round(90 - np.degrees(np.arctan2(d[:, 1], d[:, 0])), 1).tolist()  # clockwise from up
-        data = [go.Scatter(x=sx, y=sy, mode="lines", line={"color": "#888888", "width": 1}, hoverinfo="skip"),
-                go.Scatter(x=hx, y=hy, mode="markers", hoverinfo="skip",
-                           marker={"symbol": "arrow", "size": 7, "angle": angle,
-                                   "color": np.round(log_speed[f], 2).tolist(), "cmin": cmin, "cmax": cmax,
-                                   "colorscale": "Viridis", "showscale": f == 0,
-                                   "colorbar": {"title": {"text": "log10 speed"}, "len": 0.6}})]
-        if traj is not None:
-            px, py = _xy(traj[k])
-            data.append(go.Scatter(x=px, y=py, mode="markers", marker={"size": 4, "color": "#d62728"}))
-        frames.append(go.Frame(name=str(f), data=data))
-    fig = go.Figure(data=frames[0].data, frames=frames)
-    fig.update_layout(_animation_layout([f"{times[k]:.2f}" for k in idx], lim, title, True, "t = "))
     return fig
 
 

@@ -1,182 +1,34 @@
-r"""Interactive explorers built from core ipywidgets, each with a static twin.
+r"""The course's explorers of paths, trajectories and fields, each an :class:`~fmlearn.teaching.explorer.Explorer`
+with a static twin.
 
-Every factory returns an :class:`Explorer`: ``.controls`` (name -> ipywidget), ``.image`` (an
-``ipywidgets.Image`` holding a PNG), ``.widget`` (the box to display; an Explorer displays
-itself as that box) and ``.update()``. One matplotlib figure is drawn once; a callback only
-moves its artists (``set_offsets``, ``set_UVC``, ...) and re-renders the changed artists over a
-cached background (blitting on the Agg canvas), so it takes milliseconds. Heavy work (noise,
-data, fields, trajectories) is precomputed when the explorer is built.
-
-**Static twin.** ``explorer.static(**params)`` draws the same picture with the same drawing code
-as a plain matplotlib Figure, for pages where widgets do not run (GitHub, a static site, CI).
-
-Only core widgets and APIs shared by ipywidgets 7 (Colab) and 8 (JupyterLab 4, VS Code) are
-used: ``Dropdown``, ``FloatSlider``, ``SelectionSlider``, ``Image(format="png")``, ``HBox``,
-``VBox``, ``Layout`` and ``observe(handler, names="value")``.
+Heavy work (noise, data, fields, trajectories) is precomputed when an explorer is built; a callback only
+moves artists (see :mod:`fmlearn.teaching.explorer`). Only core widgets and APIs shared by ipywidgets 7
+(Colab) and 8 (JupyterLab 4, VS Code) are used: ``Dropdown``, ``FloatSlider``, ``SelectionSlider``,
+``Image(format="png")``, ``HBox``, ``VBox``, ``Layout`` and ``observe(handler, names="value")``.
 
 Time runs from noise (t = 0) to data (t = 1) everywhere.
 """
 from __future__ import annotations
 
-import io
-import statistics
-import time
-from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from . import plotting as P
-from ._checks import check_choice
-from .schedules import Schedule, get_schedule
+from .._checks import check_choice
+from .explorer import Explorer, View, assemble, check_time, dropdown, live_figure, time_slider
+from ..schedules import Schedule, get_schedule
 
-__all__ = ["Explorer", "Field", "path_explorer", "trajectory_explorer", "field_explorer", "precompute_field",
-           "marginal_velocity_fn", "measure_callbacks"]
-
-
-# ---- the shared machinery -----------------------------------------------------------------------
-class _View:
-    """Owns a figure's artists; ``draw(**params)`` moves them. ``live`` views blit onto an Agg canvas."""
-
-    figsize: tuple[float, float] = (4.0, 4.0)
-
-    def __init__(self, fig: Figure, live: bool):
-        self.fig, self.live = fig, live
-        self._dynamic: list = []
-        self._background = None
-
-    def dynamic(self, artist):
-        """Register an artist that callbacks change: drawn over the cached background in live views."""
-        if self.live:
-            artist.set_animated(True)
-        self._dynamic.append(artist)
-        return artist
-
-    def draw(self, **params) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def render_png(self) -> bytes:
-        """The live figure as PNG bytes: background drawn once, dynamic artists redrawn each time."""
-        from PIL import Image
-
-        canvas = self.fig.canvas
-        if self._background is None:
-            canvas.draw()  # animated artists are skipped here
-            self.fig.set_layout_engine("none")  # freeze the layout computed by that draw
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        else:
-            canvas.restore_region(self._background)
-        renderer = canvas.get_renderer()
-        for artist in sorted(self._dynamic, key=lambda a: a.get_zorder()):  # stable: ties keep their order
-            artist.draw(renderer)
-        w, h = canvas.get_width_height(physical=True)
-        img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
-        buf = io.BytesIO()
-        img.save(buf, format="png", compress_level=1)  # fast; the image is small anyway
-        return buf.getvalue()
-
-
-def _live_figure(figsize, dpi: int) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-@dataclass(eq=False)
-class Explorer:
-    """An interactive figure: controls, the image they drive, and a static twin.
-
-    Attributes:
-        controls: name -> ipywidget; the names are the keyword arguments of :meth:`static`.
-        image: ``ipywidgets.Image`` with the current PNG.
-        widget: the assembled box (controls above the image) to display.
-        view: the drawing object of the live figure (its artists are what the tests inspect).
-    """
-
-    controls: dict
-    image: object
-    widget: object
-    view: _View
-    make_view: Callable[[Figure, bool], _View] = field(repr=False)
-
-    def __post_init__(self):
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-
-    @property
-    def figure(self) -> Figure:
-        """The one live matplotlib figure (updated in place, never recreated)."""
-        return self.view.fig
-
-    def params(self) -> dict:
-        """The current control values, name -> value."""
-        return {name: c.value for name, c in self.controls.items()}
-
-    def _on_change(self, change=None) -> None:
-        self.update()
-
-    def update(self) -> None:
-        """Redraw for the current control values and refresh the image."""
-        self.view.draw(**self.params())
-        self.image.value = self.view.render_png()
-
-    def static(self, **params) -> Figure:
-        """The static twin: a plain Figure drawn by the same code, for ``params`` (defaults: current values)."""
-        unknown = sorted(set(params) - set(self.controls))
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown}; choose among {sorted(self.controls)}.")
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=self.view.figsize, layout="constrained")
-        plt.close(fig)  # shown when returned or displayed, never twice (see fmlearn.plotting)
-        view = self.make_view(fig, False)
-        view.draw(**{**self.params(), **params})
-        return fig
-
-    def _ipython_display_(self):  # ipywidgets 7 and 8 alike
-        from IPython.display import display
-        display(self.widget)
-
-
-def _assemble(controls: dict, view: _View, make_view) -> Explorer:
-    import ipywidgets as W
-
-    image = W.Image(value=b"", format="png")
-    bar = W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap"))
-    explorer = Explorer(controls, image, W.VBox([bar, image]), view, make_view)
-    explorer.update()
-    return explorer
-
-
-def _dropdown(description: str, options: Sequence, value):
-    import ipywidgets as W
-    return W.Dropdown(options=list(options), value=value, description=description,
-                      layout=W.Layout(width="210px"), style={"description_width": "60px"})
-
-
-def _time_slider(value: float, lo: float = 0.0, hi: float = 1.0, step: float = 0.01):
-    import ipywidgets as W
-    return W.FloatSlider(value=value, min=lo, max=hi, step=step, description="t", readout_format=".2f",
-                         continuous_update=True, layout=W.Layout(width="320px"),
-                         style={"description_width": "20px"})
-
-
-def _check_time(t: float, lo: float = 0.0, hi: float = 1.0) -> float:
-    t = float(t)
-    if not lo - 1e-9 <= t <= hi + 1e-9:
-        raise ValueError(f"t must lie in [{lo:g}, {hi:g}] (0 = noise, 1 = data), got {t}.")
-    return t
+__all__ = ["Field", "path_explorer", "trajectory_explorer", "field_explorer", "precompute_field",
+           "marginal_velocity_fn"]
 
 
 # ---- path explorer ------------------------------------------------------------------------------
-class _PathView(_View):
+class _PathView(View):
     figsize = (7.2, 3.4)
 
     def __init__(self, fig, live, x0, x1s, schedules, lim):
@@ -198,10 +50,10 @@ class _PathView(_View):
         axc.legend(fontsize=8, loc="center left")
 
     def draw(self, t, schedule, dataset):
-        t = _check_time(t)
+        t = check_time(t)
         name = check_choice("schedule", schedule, self.schedules)
         x1 = self.x1s[check_choice("dataset", dataset, self.x1s)]
-        a, s = P._alpha_sigma(self.schedules[name], t)
+        a, s = P.alpha_sigma(self.schedules[name], t)
         self.points.set_offsets(a * x1 + s * self.x0)  # (N, 2): the callback only recombines
         self.points.set_color(P.time_color(t))
         self.alpha_line.set_ydata(self.curves[name][0])
@@ -236,12 +88,12 @@ def path_explorer(datasets: Sequence[str] | Mapping[str, object] | None = ("moon
         ex                                                       # the widget
         ex.static(t=0.5, schedule="cosine", dataset="moons")     # its static twin, a Figure
     """
-    from .data import DATASETS, sample_data
+    from ..data import DATASETS, sample_data
 
     g = torch.Generator().manual_seed(seed)
     x0 = P.to_numpy(torch.randn(n, 2, generator=g))
     if isinstance(datasets, Mapping):
-        x1s = {str(k): P._points(v, f"datasets[{k!r}]") for k, v in datasets.items()}
+        x1s = {str(k): P.points_2d(v, f"datasets[{k!r}]") for k, v in datasets.items()}
         for k, v in x1s.items():
             if len(v) != n:
                 raise ValueError(f"datasets[{k!r}] has {len(v)} points; pass n={len(v)} or {n} points.")
@@ -254,18 +106,18 @@ def path_explorer(datasets: Sequence[str] | Mapping[str, object] | None = ("moon
     for s in schedules:
         sched = get_schedule(s)
         scheds[sched.name if sched.name not in scheds else repr(sched)] = sched
-    _check_time(t)
-    controls = {"t": _time_slider(t), "schedule": _dropdown("schedule", scheds, next(iter(scheds))),
-                "dataset": _dropdown("dataset", x1s, next(iter(x1s)))}
+    check_time(t)
+    controls = {"t": time_slider(t), "schedule": dropdown("schedule", scheds, next(iter(scheds))),
+                "dataset": dropdown("dataset", x1s, next(iter(x1s)))}
 
     def make_view(fig, live):
         return _PathView(fig, live, x0, x1s, scheds, lim)
 
-    return _assemble(controls, make_view(_live_figure(_PathView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_PathView.figsize, dpi), True), make_view)
 
 
 # ---- trajectory explorer ------------------------------------------------------------------------
-class _TrajectoryView(_View):
+class _TrajectoryView(View):
     figsize = (7.0, 3.7)
 
     def __init__(self, fig, live, entries, reference, lim, notes=None):
@@ -336,8 +188,8 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
         if not (isinstance(key, tuple) and len(key) == 2):
             raise ValueError(f"results keys must be (sampler, nfe) pairs, got {key!r}.")
         traj = getattr(res, "trajectory", None)
-        entries[(str(key[0]), int(key[1]))] = (P._points(res, f"results[{key!r}]").astype(np.float32),
-                                               None if traj is None else P._trajectory(traj)[:, :n_traj],
+        entries[(str(key[0]), int(key[1]))] = (P.points_2d(res, f"results[{key!r}]").astype(np.float32),
+                                               None if traj is None else P.trajectory_2d(traj)[:, :n_traj],
                                                getattr(res, "nfe", None))
     samplers = list(dict.fromkeys(k[0] for k in entries))
     nfes = sorted({k[1] for k in entries})
@@ -345,15 +197,15 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
     nfe = next(k[1] for k in entries if k[0] == sampler) if nfe is None else nfe
     if nfe not in nfes:
         raise ValueError(f"unknown nfe {nfe!r}; choose one of {nfes}.")
-    ref = None if reference is None else P._points(reference, "reference")
-    controls = {"sampler": _dropdown(label, samplers, sampler),
+    ref = None if reference is None else P.points_2d(reference, "reference")
+    controls = {"sampler": dropdown(label, samplers, sampler),
                 "nfe": W.SelectionSlider(options=nfes, value=nfe, description="NFE", continuous_update=True,
                                          layout=W.Layout(width="320px"), style={"description_width": "40px"})}
 
     def make_view(fig, live):
         return _TrajectoryView(fig, live, entries, ref, lim, notes)
 
-    return _assemble(controls, make_view(_live_figure(_TrajectoryView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_TrajectoryView.figsize, dpi), True), make_view)
 
 
 # ---- velocity fields ----------------------------------------------------------------------------
@@ -392,8 +244,8 @@ def marginal_velocity_fn(points, schedule: str | Schedule = "linear", std: float
     Returns:
         ``v(x, t)`` with x of shape (B, D) and t a float or shape (B,); returns (B, D) in x's dtype.
     """
-    from .gaussians import GaussianMixture
-    from .parametrizations import convert
+    from ..gaussians import GaussianMixture
+    from ..parametrizations import convert
 
     mixture = GaussianMixture.from_points(torch.as_tensor(P.to_numpy(points)), std)
     sched = get_schedule(schedule)
@@ -423,7 +275,7 @@ def precompute_field(velocity_fn, times, lim: float = P.LIM, n: int = 20, x0=Non
         A :class:`Field` of float32 arrays: times (T,), grid (n*n, 2), velocities (T, n*n, 2),
         particles (T, N, 2) or None.
     """
-    fn = P._velocity_callable(velocity_fn)
+    fn = P.velocity_callable(velocity_fn)
     times = P.to_numpy(times).reshape(-1)
     if len(times) < 1 or np.any(np.diff(times) <= 0):
         raise ValueError("times must be a non-empty increasing sequence.")
@@ -433,7 +285,7 @@ def precompute_field(velocity_fn, times, lim: float = P.LIM, n: int = 20, x0=Non
         for t in times:
             vel.append(P.to_numpy(fn(grid, float(t)), np.float32))
         if x0 is not None:
-            x = torch.as_tensor(P._points(x0, "x0"), dtype=torch.float32)
+            x = torch.as_tensor(P.points_2d(x0, "x0"), dtype=torch.float32)
             parts = [x]
             for t, t_next in zip(times[:-1], times[1:]):
                 x = x + float(t_next - t) * fn(x, float(t))  # one Euler step, (N, 2)
@@ -442,7 +294,7 @@ def precompute_field(velocity_fn, times, lim: float = P.LIM, n: int = 20, x0=Non
     return Field(times.astype(np.float32), grid.numpy(), np.stack(vel), parts)
 
 
-class _FieldView(_View):
+class _FieldView(View):
     figsize = (4.6, 4.8)
 
     def __init__(self, fig, live, fields, lim):
@@ -481,9 +333,9 @@ def _prepare_field(name: str, value) -> dict:
         raise ValueError(f"fields[{name!r}] must be (times, grid, velocities[, particles]), "
                          "e.g. from precompute_field.")
     times = P.to_numpy(value[0]).reshape(-1)
-    grid = P._points(value[1], f"fields[{name!r}] grid")
+    grid = P.points_2d(value[1], f"fields[{name!r}] grid")
     vel = P.to_numpy(value[2])
-    parts = None if len(value) < 4 or value[3] is None else P._trajectory(value[3], f"fields[{name!r}] particles")
+    parts = None if len(value) < 4 or value[3] is None else P.trajectory_2d(value[3], f"fields[{name!r}] particles")
     if vel.shape != (len(times), len(grid), 2):
         raise ValueError(f"fields[{name!r}] velocities must have shape {(len(times), len(grid), 2)}, got {vel.shape}.")
     if parts is not None and len(parts) != len(times):
@@ -520,45 +372,10 @@ def field_explorer(fields: Mapping[str, tuple], dataset: str | None = None, t: f
     lo, hi = float(all_times.min()), float(all_times.max())
     steps = np.diff(np.unique(np.round(all_times, 4)))
     step = float(max(0.001, round(steps.min(), 4))) if len(steps) else 0.01
-    t = float(prepared[dataset]["times"][0]) if t is None else _check_time(t, lo, hi)
-    controls = {"t": _time_slider(t, lo, hi, step), "dataset": _dropdown("dataset", prepared, dataset)}
+    t = float(prepared[dataset]["times"][0]) if t is None else check_time(t, lo, hi)
+    controls = {"t": time_slider(t, lo, hi, step), "dataset": dropdown("dataset", prepared, dataset)}
 
     def make_view(fig, live):
         return _FieldView(fig, live, prepared, lim)
 
-    return _assemble(controls, make_view(_live_figure(_FieldView.figsize, dpi), True), make_view)
-
-
-# ---- benchmark ----------------------------------------------------------------------------------
-def _control_values(control, n: int) -> list:
-    options = getattr(control, "options", None)
-    if options is not None:
-        return [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in options]
-    return [float(v) for v in np.linspace(control.min, control.max, n)]
-
-
-def measure_callbacks(explorer: Explorer, n: int = 20) -> dict[str, float]:
-    """Median callback time in milliseconds per control, and over all of them (key ``"all"``).
-
-    Each control is set through its values (options, or n evenly spaced slider positions),
-    cycling until it has changed n times; the original values are restored afterwards.
-    """
-    saved = explorer.params()
-    report, every = {}, []
-    for name, control in explorer.controls.items():
-        values, times = _control_values(control, n), []
-        i = 0
-        while len(times) < n and len(values) > 1:
-            value = values[i % len(values)]
-            i += 1
-            if value == control.value:
-                continue
-            start = time.perf_counter()
-            control.value = value  # the observer runs synchronously: this is the whole callback
-            times.append(1000 * (time.perf_counter() - start))
-        if times:
-            report[name] = statistics.median(times)
-            every += times
-        control.value = saved[name]
-    report["all"] = statistics.median(every) if every else float("nan")
-    return report
+    return assemble(controls, make_view(live_figure(_FieldView.figsize, dpi), True), make_view)
