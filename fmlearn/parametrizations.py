@@ -35,10 +35,11 @@ PARAMETRIZATIONS = ("velocity", "noise", "data", "score")
 _ALIASES = {"v": "velocity", "eps": "noise", "epsilon": "noise", "x1": "data", "x0-prediction": "data"}
 
 
-def canonical(kind: str) -> str:
+def canonical(parametrization: str) -> str:
     """The canonical name of a parametrization (accepts the aliases ``v``, ``eps``, ``x1``)."""
-    kind = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind
-    return check_choice("parametrization", kind, PARAMETRIZATIONS)
+    if isinstance(parametrization, str):
+        parametrization = _ALIASES.get(parametrization, parametrization)
+    return check_choice("parametrization", parametrization, PARAMETRIZATIONS)
 
 
 def _check_time(t, batch: int) -> None:
@@ -65,22 +66,22 @@ def _check_pair(a_name: str, a, b_name: str, b) -> None:
                          f"and {tuple(b.shape)}.")
 
 
-def _check_finite_result(out: Tensor, kind: str, t) -> Tensor:
+def _check_finite_result(out: Tensor, parametrization: str, t) -> Tensor:
     """Finite inputs, non-finite output: the conversion is singular at t (see the module's note)."""
     if not bool(torch.isfinite(out).all()):
-        raise ValueError(f"t: the {kind!r} conversion is singular at this time (alpha_t = 0 for noise and score "
+        raise ValueError(f"t: the {parametrization!r} conversion is singular at this time (alpha_t = 0 for noise and score "
                          f"predictions, sigma_t = 0 for data predictions and scores); use a time inside the "
                          f"path, e.g. t in [schedule.t_min, schedule.t_max] away from the singular end.")
     return out
 
 
-def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
+def to_data_and_noise(pred: Tensor, parametrization: str, x: Tensor, t: Tensor | float,
                       schedule: Schedule, *, check: bool = True) -> tuple[Tensor, Tensor]:
     """Recover ``(x1_hat, x0_hat)`` from a prediction.
 
     Args:
         pred: the prediction, shape (B, ...).
-        kind: what ``pred`` is: ``velocity``, ``noise``, ``data`` or ``score``.
+        parametrization: what ``pred`` is: ``velocity``, ``noise``, ``data`` or ``score``.
         x: the current point x_t, shape (B, ...).
         t: time, a float or shape (B,).
         schedule: the path.
@@ -90,20 +91,20 @@ def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
     Returns:
         ``(x1_hat, x0_hat)``, each shape (B, ...), with ``x = alpha x1_hat + sigma x0_hat`` exactly.
     """
-    kind = canonical(kind)
+    parametrization = canonical(parametrization)
     if check:
         _check_pair("pred", pred, "x", x)
         _check_time(t, x.shape[0])
-        x1, x0 = to_data_and_noise(pred, kind, x, t, schedule, check=False)
-        return _check_finite_result(x1, kind, t), _check_finite_result(x0, kind, t)
+        x1, x0 = to_data_and_noise(pred, parametrization, x, t, schedule, check=False)
+        return _check_finite_result(x1, parametrization, t), _check_finite_result(x0, parametrization, t)
     a, s, da, ds = schedule.coefficients(t, x)  # each (B, 1, ..., 1)
-    if kind == "data":
+    if parametrization == "data":
         x1 = pred
         x0 = (x - a * x1) / s
-    elif kind == "noise":
+    elif parametrization == "noise":
         x0 = pred
         x1 = (x - s * x0) / a
-    elif kind == "score":
+    elif parametrization == "score":
         x0 = -s * pred
         x1 = (x - s * x0) / a
     else:  # velocity: solve [a s; da ds] [x1; x0] = [x; v]
@@ -113,14 +114,14 @@ def to_data_and_noise(pred: Tensor, kind: str, x: Tensor, t: Tensor | float,
     return x1, x0
 
 
-def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, schedule: Schedule, *,
+def from_data_and_noise(x1: Tensor, x0: Tensor, parametrization: str, t: Tensor | float, schedule: Schedule, *,
                         check: bool = True) -> Tensor:
-    """Express the pair ``(x1, x0)`` as the parametrization ``kind`` at time t.
+    """Express the pair ``(x1, x0)`` as the parametrization ``parametrization`` at time t.
 
     Args:
         x1: data (prediction), shape (B, ...).
         x0: noise (prediction), shape (B, ...).
-        kind: ``velocity``, ``noise``, ``data`` or ``score``.
+        parametrization: ``velocity``, ``noise``, ``data`` or ``score``.
         t: time, a float or shape (B,).
         schedule: the path.
         check: check the arguments and refuse a singular conversion (see :func:`to_data_and_noise`).
@@ -128,17 +129,17 @@ def from_data_and_noise(x1: Tensor, x0: Tensor, kind: str, t: Tensor | float, sc
     Returns:
         The prediction, shape (B, ...).
     """
-    kind = canonical(kind)
+    parametrization = canonical(parametrization)
     if check:
         _check_pair("x1", x1, "x0", x0)
         _check_time(t, x1.shape[0])
-        return _check_finite_result(from_data_and_noise(x1, x0, kind, t, schedule, check=False), kind, t)
-    if kind == "data":
+        return _check_finite_result(from_data_and_noise(x1, x0, parametrization, t, schedule, check=False), parametrization, t)
+    if parametrization == "data":
         return x1
-    if kind == "noise":
+    if parametrization == "noise":
         return x0
     a, s, da, ds = schedule.coefficients(t, x1)
-    if kind == "score":
+    if parametrization == "score":
         return -x0 / s
     return da * x1 + ds * x0  # velocity
 

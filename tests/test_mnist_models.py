@@ -241,3 +241,16 @@ def test_command_line_trains_resumes_and_refuses_another_run(root, tmp_path, mon
     err = capsys.readouterr().err
     assert "belongs to another training run" in err and "schedule" in err
     assert load_checkpoint(out).step == 3  # the good checkpoint is kept
+
+
+def test_shipped_checkpoints_reproduce_shipped_rows(mnist_root):
+    """The moved package gives the shipped numbers: two rows of the MNIST race recomputed from the shipped
+    checkpoints, classifier and the same noise (one thread, in this process; the shipped run used workers)."""
+    from fmlearn.experiments.mnist_race import precomputed, run_mnist_eval
+    shipped = {(r["model"], r["sampler"], r["nfe"]): r for r in precomputed()["rows"]}
+    for model, sampler in (("fm", "euler"), ("diffusion", "dpm++2m")):
+        row = run_mnist_eval(quick=False, models=[model], samplers=[sampler], nfes=[4], n_eval=500, workers=1,
+                             progress=False)["rows"][0]
+        want = shipped[(model, sampler, 4)]
+        assert row["fd"] == pytest.approx(want["fd"], rel=1e-3), (model, sampler)
+        assert row["confident"] == pytest.approx(want["confident"], abs=0.004), (model, sampler)
