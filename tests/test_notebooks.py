@@ -7,6 +7,7 @@
 * every solution is marked, and the student version stubs each one.
 """
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,4 +76,5 @@ def test_student_version(path, tmp_path):
     assert "BEGIN SOLUTION" not in text
     for cell in _cells(tmp_path / path.name):
         if cell["cell_type"] == "code":
-            compile(_source(cell).replace("%", "#"), path.name, "exec")  # still valid Python
+            source = re.sub(r"^(\s*)[%!]", r"\1#", _source(cell), flags=re.M)  # IPython magics and shell lines
+            compile(source, path.name, "exec")  # still valid Python

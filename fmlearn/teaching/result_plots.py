@@ -14,21 +14,29 @@ def _rows_by(result: dict, model: str, sampler: str) -> list[dict]:
                    and r["w2"] is not None), key=lambda r: r["nfe"])
 
 
-def plot_quality(result: dict, models=None, samplers=None, panel: float = 2.8):
-    """Quality against cost: W2 to fresh data (log) against counted NFE (log), one panel per model,
-    one line per sampler (``dopri5``: a marker at its measured NFE), the data floor dashed.
+def plot_quality(result: dict, models=None, samplers=None, panel: float = 2.8, ncols: int = 3):
+    """Quality against cost: W2 to fresh data (log) against counted NFE (log), one panel per model
+    (``ncols`` to a row; the legend takes a free panel when there is one), one line per sampler
+    (``dopri5``: a marker at its measured NFE), the data floor dashed.
 
     Args:
-        result: a race result (:func:`run_race` or :func:`precomputed`).
+        result: a race result (:func:`~fmlearn.experiments.race.run_race` or
+            :func:`~fmlearn.experiments.race.precomputed`).
         models, samplers: subsets to draw (default: all in the result).
+        panel: width of one panel in inches (its height is 0.85 of it).
+        ncols: panels per row.
     Returns:
         a matplotlib Figure.
     """
     models = [m for m in (models or MODELS) if any(r["model"] == m for r in result["rows"])]
     samplers = [s for s in (samplers or RACE_SAMPLERS) if any(r["sampler"] == s for r in result["rows"])]
-    fig, axes = new_figure(1, len(models), panel=panel, sharex=True, sharey=True)
+    ncols = max(1, min(ncols, len(models)))
+    nrows = -(-len(models) // ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(panel * ncols, 0.85 * panel * nrows + 0.4), sharey=True)
     colors = {s: f"C{i}" for i, s in enumerate(RACE_SAMPLERS)}
-    for ax, model in zip(axes[0], models):
+    flat = list(axes.flat)
+    handles, labels = [], []
+    for ax, model in zip(flat, models):
         for sampler in samplers:
             rows = _rows_by(result, model, sampler)
             if rows:
@@ -36,15 +44,20 @@ def plot_quality(result: dict, models=None, samplers=None, panel: float = 2.8):
                 ax.plot([r["nfe"] for r in rows], [r["w2"] for r in rows], color=colors[sampler], label=sampler,
                         **style)
         ax.axhline(result["floor_w2"], color="k", linestyle="--", linewidth=0.8, label="data floor")
-        ax.set(xscale="log", yscale="log", title=model, xlabel="NFE (network calls)")
+        ax.set(xscale="log", yscale="log", title=model, xlabel="NFE (network calls)", xlim=(0.7, 600))
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].set_ylabel("W2 to fresh data")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    for ax in axes[0, 1:]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h), labels.append(lab)
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("W2 to fresh data")
+    spare = flat[len(models):]
+    for ax in spare:
+        ax.axis("off")
+    if spare:
+        spare[0].legend(handles, labels, loc="center", fontsize=9, ncols=2, title="sampler")
+    else:
+        fig.legend(handles, labels, loc="outside right center", fontsize=8)
     fig.suptitle(f"{result['data']}: quality vs NFE ({'quick' if result['quick'] else 'full'} budget, "
                  f"{result['n_eval']} points, {result.get('grid', 'uniform')} grid)", fontsize=10)
     return fig
@@ -92,6 +105,7 @@ def plot_curves(result: dict, models=None, samplers=None, panel: float = 3.2):
         ax_c.set(xscale="log", ylim=(0, 1.02), title=f"{m}: confident share", xlabel="NFE")
         for ax in (ax_fd, ax_c):
             ax.grid(alpha=0.3, which="both")
-    axes[0, -1].legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)  # outside: no curve hidden
     fig.suptitle(f"MNIST, {result['n_eval']} digits per point (lower FD is better)", fontsize=10)
     return fig

@@ -154,11 +154,15 @@ for w in scales:
 fig, axes = plotting.new_figure(1, 2, panel=3.0)
 axes[0, 0].plot(scales, [measured[w]["fidelity"] for w in scales], "o-", label="fidelity")
 axes[0, 0].plot(scales, [measured[w]["diversity"] for w in scales], "s-", label="diversity")
-axes[0, 0].set(xlabel="guidance scale w", title="as w grows", ylim=(0, 1.05))
-axes[0, 0].legend(fontsize=8)
+top = max(1.05, 1.05 * max(max(m["fidelity"], m["diversity"]) for m in measured.values()))
+axes[0, 0].axhline(1.0, color="k", lw=0.6, ls=":")  # diversity 1: as varied as real digits
+axes[0, 0].set(xlabel="guidance scale w", title="as w grows", ylim=(0, top))
+axes[0, 0].legend(fontsize=8, loc="lower right")
 axes[0, 1].plot([measured[w]["diversity"] for w in scales], [measured[w]["fidelity"] for w in scales], "o-")
-for w in scales:
-    axes[0, 1].annotate(f"w={w:g}", (measured[w]["diversity"], measured[w]["fidelity"]), fontsize=7)
+for i, w in enumerate(scales):  # labels alternate above and below: neighbouring points crowd at fidelity 1
+    axes[0, 1].annotate(f"w={w:g}", (measured[w]["diversity"], measured[w]["fidelity"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 6 if i % 2 else -11))
+axes[0, 1].margins(x=0.12, y=0.15)
 axes[0, 1].set(xlabel="diversity", ylabel="fidelity", title="the trade-off")
 fig
 
