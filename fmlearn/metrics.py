@@ -11,8 +11,10 @@ Sample quality compares a generated point cloud ``x`` (N, D) with data ``y`` (M,
   a perfect model reaches this floor, not zero, because finite samples differ.
 
 Path quality looks at a sampler's trajectory (K+1, N, D) (time along the first axis):
-:func:`straightness` (1 for straight lines, which one Euler step integrates exactly) and
-:func:`path_energy`, the kinetic energy ``int_0^1 |v_t|^2 dt`` that optimal transport minimizes.
+:func:`straightness` (chord over arc length: 1 for straight lines, whatever the speed along them),
+:func:`transport_straightness` (Liu et al. 2023: 0 only when the velocity is constant along each path, which
+one Euler step integrates exactly) and :func:`path_energy`, the kinetic energy ``int_0^1 |v_t|^2 dt`` that
+optimal transport minimizes. k-NN precision and recall, and memorization, are in :mod:`fmlearn.neighbours`.
 
 All metrics compute in float64 and return Python floats.
 """
