@@ -106,6 +106,16 @@ def _run_mnist_eval(args: argparse.Namespace) -> int:
     return main(args)
 
 
+def _add_claims(parser: argparse.ArgumentParser) -> None:
+    from fmlearn.experiments.claims import add_arguments
+    add_arguments(parser)
+
+
+def _run_claims(args: argparse.Namespace) -> int:
+    from fmlearn.experiments.claims import main
+    return main(args)
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
@@ -119,6 +129,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "student": ("write student versions of the notebooks (solutions replaced by stubs)", _add_student, _run_student),
     "race": ("train five models on one 2D data set and race every sampler at every NFE (W2 to fresh data)",
              _add_race, _run_race),
+    "claims": ("measure the popular claims about flow matching vs diffusion and compute a verdict for each",
+               _add_claims, _run_claims),
 }
 
 

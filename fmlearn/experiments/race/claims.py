@@ -1,7 +1,7 @@
 """The race's expected outcomes, measured on a result: each claim holds, fails, or was not measured."""
 from __future__ import annotations
 
-__all__ = ["check_claims"]
+__all__ = ["check_claims", "nfe_to_reach"]
 
 
 def _w2(rows, model, sampler, nfe):
@@ -11,9 +11,11 @@ def _w2(rows, model, sampler, nfe):
     return None
 
 
-def _nfe_to_reach(rows, model, sampler, target):
-    """Smallest budget whose W2 is at most ``target`` (None if no budget gets there)."""
-    budgets = sorted(r["nfe_budget"] for r in rows if r["model"] == model and r["sampler"] == sampler
+def nfe_to_reach(rows, model: str, sampler, target: float) -> int | None:
+    """Smallest fixed budget at which ``model`` with ``sampler`` (a name, or a collection of names: the best of
+    them) reaches ``W2 <= target`` in the race ``rows``; None if no budget gets there."""
+    names = {sampler} if isinstance(sampler, str) else set(sampler)
+    budgets = sorted(r["nfe_budget"] for r in rows if r["model"] == model and r["sampler"] in names
                      and r["nfe_budget"] is not None and r["w2"] is not None and r["w2"] <= target)
     return budgets[0] if budgets else None
 
@@ -46,7 +48,7 @@ def check_claims(result: dict) -> list[dict]:
     # target, not each sampler's own NFE-100 quality: that would reward a sampler with a worse limit.
     measured = {s for (m, s) in {(r["model"], r["sampler"]) for r in rows} if m == "diffusion"}
     if {"ddim", "dpm++2m", "ddpm"} <= measured:
-        need = {s: _nfe_to_reach(rows, "diffusion", s, 3 * floor) for s in ("ddim", "dpm++2m", "ddpm")}
+        need = {s: nfe_to_reach(rows, "diffusion", s, 3 * floor) for s in ("ddim", "dpm++2m", "ddpm")}
         if need["ddpm"] is None:
             holds = all(need[s] is not None for s in ("ddim", "dpm++2m"))
         else:

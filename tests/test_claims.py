@@ -1,0 +1,88 @@
+"""The claims' experiments and verdicts: hand-made fields with known answers, verdict rules on synthetic
+results, and the command line on the shipped results (quick budgets for the live experiment)."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from fmlearn.experiments.claims import CLAIMS, VERDICTS, bottom_line, determinism, invertibility, transport
+from fmlearn.models import PathModel
+
+
+class _Field(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn, self.dim = fn, 2
+        self.p = nn.Parameter(torch.zeros(()))  # a parameter, so that dtype moves work
+
+    def forward(self, x, t):
+        return self.fn(x) + 0 * self.p
+
+
+def test_jacobian_signs_of_known_fields():
+    fold = PathModel(_Field(lambda x: torch.stack([x[:, 0] ** 2, x[:, 1]], 1)))  # det = 2 x_0: both signs
+    signs = invertibility.jacobian_signs(fold, n=40)
+    assert signs["positive"] == pytest.approx(0.5) and signs["negative"] == pytest.approx(0.5)
+    rotate = PathModel(_Field(lambda x: torch.stack([-x[:, 1], x[:, 0]], 1)))  # det = 1 everywhere
+    assert invertibility.jacobian_signs(rotate, n=11) == {"t": 0.5, "points": 121, "positive": 1.0, "negative": 0.0}
+
+
+def test_round_trip_of_a_smooth_field_converges_at_rk4_order():
+    a = torch.tensor([[0.0, -1.0], [1.0, -0.3]], dtype=torch.float64)
+    model = PathModel(_Field(lambda x: torch.sin(x @ a.T)))
+    out = invertibility.round_trip_errors(model, n=50, steps=(4, 8, 16, 32))
+    assert out["errors"][-1] < out["errors"][0] / 100 and out["order"] > 3.5
+
+
+def _inv_result(pos, neg, order, last):
+    rt = {"steps": [16, 64], "errors": [1e-4, last], "order": order}
+    return {"families": {"fm": {"jacobian": {"positive": pos, "negative": neg}, "round_trip": rt},
+                         "diffusion": {"jacobian": {"positive": 1.0, "negative": 0.0}, "round_trip": rt}}}
+
+
+def test_invertibility_verdict_rules():
+    assert invertibility.verdict(_inv_result(0.8, 0.2, 4.8, 1e-10))["verdict"] == "does not hold"
+    assert invertibility.verdict(_inv_result(1.0, 0.0, 4.8, 1e-10))["verdict"] == "partly"  # might be invertible
+    assert invertibility.verdict(_inv_result(0.8, 0.2, 1.0, 1e-3))["verdict"] == "partly"  # flow not resolved
+
+
+def test_determinism_verdict_rules():
+    def row(model, nfe, winner):
+        return {"model": model, "nfe": nfe, "ode": "euler", "ode_w2": 0.2, "sde": "ddpm", "sde_w2": 0.3,
+                "winner": winner}
+    base = {"floor_w2": 0.1}
+    assert determinism.verdict({**base, "rows": [row("fm", 100, "ode"), row("diffusion", 100, "ode")]})[
+        "verdict"] == "holds"
+    assert determinism.verdict({**base, "rows": [row("fm", 100, "ode"), row("diffusion", 100, "sde")]})[
+        "verdict"] == "partly"
+    assert determinism.verdict({**base, "rows": [row("fm", 100, "sde"), row("diffusion", 100, "sde")]})[
+        "verdict"] == "does not hold"
+
+
+def test_transport_and_bottom_line_rules():
+    def t(nfes):
+        return {"models": {m: {"nfe": n, "straightness": [0.9]} for m, n in nfes.items()}}
+    fast = {"fm": [4, 4], "fm-ot": [1, 2], "reflow": [1, 1], "distilled": [1, 1], "diffusion": [16, 32]}
+    assert transport.verdict(t(fast))["verdict"] == "holds"
+    assert transport.verdict(t({**fast, "reflow": [1, 8]}))["verdict"] == "partly"
+    res = {"moons": {"uniform": {"fm": [4, 4], "diffusion": [8, 4]}}, "mnist": {"target_fd": 40, "fm": 16,
+                                                                            "diffusion": None}}
+    assert bottom_line.verdict(res)["verdict"] == "partly"
+    res["moons"]["uniform"]["diffusion"] = [8, 8]
+    assert bottom_line.verdict(res)["verdict"] == "holds"
+
+
+def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):
+    from fmlearn.__main__ import main
+    out = tmp_path / "claims.json"
+    assert main(["claims", "--quick", "--no-progress", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert [c["id"] for c in result["claims"]] == list(CLAIMS)
+    for c in result["claims"]:
+        assert c["verdict"] in VERDICTS and c["verdict"].upper() in text
+        assert (c["verdict"] == "not measured yet") == (CLAIMS[c["id"]][1] is None)
+    # the shipped races decide claims 2, 7 and 9 the same way in quick and full mode
+    by = {c["id"]: c["verdict"] for c in result["claims"]}
+    assert by["1"] == "does not hold" and by["2"] == "does not hold" and by["7"] == "holds" and by["9"] == "partly"
