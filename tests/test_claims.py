@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fmlearn.experiments.claims import CLAIMS, VERDICTS, bottom_line, determinism, invertibility, transport
+from fmlearn.experiments.claims import CLAIMS, VERDICTS, bottom_line, determinism, hybrids, invertibility, transport
 from fmlearn.models import PathModel
 
 
@@ -73,6 +73,19 @@ def test_transport_and_bottom_line_rules():
     assert bottom_line.verdict(res)["verdict"] == "holds"
 
 
+def test_hybrids_verdict_is_judged_at_the_default_noise_only():
+    def rows(sde_w2):  # the ODE scores 0.2 everywhere; noise 3 always looks best but is not the judged setting
+        out = []
+        for model in hybrids.WIDTHS:
+            for nfe in hybrids.NFES:
+                for noise, w2 in ((0.0, 0.2), (1.0, sde_w2(model, nfe)), (3.0, 0.01)):
+                    out.append({"model": model, "seed": 0, "noise": noise, "nfe": nfe, "w2": w2})
+        return {"seeds": [0], "floor_w2": 0.1, "rows": out}
+    assert hybrids.verdict(rows(lambda m, k: 0.1))["verdict"] == "holds"
+    assert hybrids.verdict(rows(lambda m, k: 0.3))["verdict"] == "does not hold"
+    assert hybrids.verdict(rows(lambda m, k: 0.1 if k > 8 else 0.3))["verdict"] == "partly"
+
+
 def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):
     from fmlearn.__main__ import main
     out = tmp_path / "claims.json"
@@ -86,3 +99,11 @@ def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys)
     # the shipped races decide claims 2, 7 and 9 the same way in quick and full mode
     by = {c["id"]: c["verdict"] for c in result["claims"]}
     assert by["1"] == "does not hold" and by["2"] == "does not hold" and by["7"] == "holds" and by["9"] == "partly"
+
+
+def test_shipped_verdicts_follow_from_their_shipped_measurements():
+    from fmlearn.experiments.claims import precomputed, recompute_verdict
+    result = precomputed()
+    assert result["quick"] is False and [c["id"] for c in result["claims"]] == list(CLAIMS)
+    for c in result["claims"]:
+        assert recompute_verdict(c) == c["verdict"], c["id"]
