@@ -78,7 +78,7 @@ def test_student_versions_run_all_without_the_solutions():
                 exercised += re.findall(r"^def (\w+)\(", cell.split("### BEGIN SOLUTION")[0], flags=re.M)
                 cell = cell.rsplit("### END SOLUTION", 1)[1]  # what runs after the stub in the same cell
             for name in exercised:
-                calls = [line for line in cell.splitlines() if re.search(rf"\b{name}\(", line)
+                calls = [line for line in cell.splitlines() if re.search(rf"(?<![\w.]){name}\(", line)
                          and not line.lstrip().startswith(("#", "check("))]
                 if calls and "except NotImplementedError" not in cell:
                     problems.append(f"{src.name}: {calls[0].strip()}")

@@ -28,15 +28,15 @@ from ...ode import integrate
 from ...training import train
 from ..common import derive_seed
 
-__all__ = ["STEPS", "FAMILIES", "jacobian_signs", "round_trip_errors", "measure", "verdict"]
+__all__ = ["STEPS", "FAMILIES", "jacobian_grid", "jacobian_signs", "round_trip_errors", "measure", "verdict"]
 
 STEPS = (16, 64, 256, 1024)
 FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 
 
-def jacobian_signs(model: PathModel, t: float = 0.5, n: int = 41, lim: float = 3.0) -> dict:
-    """Shares of an ``n x n`` grid of ``[-lim, lim]^2`` where ``det d v(x, t) / dx`` is positive and negative
-    (``v``: the model's velocity, float64, exact Jacobians by autograd)."""
+def jacobian_grid(model: PathModel, t: float = 0.5, n: int = 41, lim: float = 3.0) -> torch.Tensor:
+    """``det d v(x, t) / dx`` of the model's velocity on an ``n x n`` grid of ``[-lim, lim]^2``, shape (n, n)
+    (row i: the i-th x coordinate), float64, exact Jacobians by autograd."""
     model = model.double()
     g = torch.linspace(-lim, lim, n, dtype=torch.float64)
     grid = torch.cartesian_prod(g, g)  # (n^2, 2)
@@ -46,7 +46,12 @@ def jacobian_signs(model: PathModel, t: float = 0.5, n: int = 41, lim: float = 3
         return model.velocity(x[None], tt)[0]
 
     jac = torch.func.vmap(torch.func.jacrev(v))(grid)  # (n^2, 2, 2)
-    det = torch.linalg.det(jac)
+    return torch.linalg.det(jac).reshape(n, n)
+
+
+def jacobian_signs(model: PathModel, t: float = 0.5, n: int = 41, lim: float = 3.0) -> dict:
+    """Shares of an ``n x n`` grid of ``[-lim, lim]^2`` where ``det d v(x, t) / dx`` is positive and negative."""
+    det = jacobian_grid(model, t, n, lim)
     return {"t": t, "points": n * n, "positive": float((det > 0).double().mean()),
             "negative": float((det < 0).double().mean())}
 

@@ -69,7 +69,7 @@ def exercise(number: str | None, signature: str, inputs: Callable, mistakes: dic
 
 
 _MODULES = ("paths", "diffusion", "flow_matching", "two_sides", "solvers", "straight_paths", "likelihood", "mnist",
-            "guidance")  # one per notebook, 01 to 09
+            "guidance", "verdict")  # one per notebook, 01 to 10
 
 
 def specs() -> dict[str, Spec]:

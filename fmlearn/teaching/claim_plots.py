@@ -1,0 +1,84 @@
+"""Figures of notebook 10, one per measured claim, drawn from the results of :mod:`fmlearn.experiments.claims`."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..experiments.claims import determinism, hybrids
+from .plotting import new_figure, to_numpy
+
+__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport"]
+
+
+def plot_invertibility(det_grid, lim: float, round_trips: dict):
+    """Left: the sign of ``det dv/dx`` on the grid (two colours: the network folds the plane). Right: the flow's
+    round-trip error against the number of RK4 steps, per family, with an ``N^-4`` guide."""
+    fig, axes = new_figure(1, 2, panel=3.2)
+    det = to_numpy(det_grid)
+    ax = axes[0, 0]
+    ax.imshow(np.sign(det).T, origin="lower", extent=(-lim, lim, -lim, lim), cmap="coolwarm", vmin=-1, vmax=1)
+    ax.set(title="sign of det dv/dx at t = 0.5\n(red > 0, blue < 0)", xlabel="x_1", ylabel="x_2")
+    ax = axes[0, 1]
+    for name, rt in round_trips.items():
+        ax.loglog(rt["steps"], rt["errors"], "o-", label=name)
+    steps = np.asarray(next(iter(round_trips.values()))["steps"], dtype=float)
+    last = min(rt["errors"][-1] for rt in round_trips.values())
+    ax.loglog(steps, last * (steps / steps[-1]) ** -4.0, "k:", label="slope -4")
+    ax.set(title="round trip noise -> data -> noise", xlabel="RK4 steps N", ylabel="mean |x0' - x0|")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_determinism(result: dict):
+    """W2 against NFE for each family: its best deterministic and best stochastic sampler (means over seeds)."""
+    fig, axes = new_figure(1, 2, panel=3.2, sharey=True)
+    for ax, model in zip(axes[0], determinism.FAMILIES):
+        rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["nfe"])
+        nfe = [r["nfe"] for r in rows]
+        ax.plot(nfe, [r["ode_w2"] for r in rows], "o-", label="best ODE sampler")
+        ax.plot(nfe, [r["sde_w2"] for r in rows], "s--", label="best SDE sampler")
+        ax.axhline(result["floor_w2"], color="k", ls=":", lw=0.8, label="data floor")
+        ax.set(xscale="log", yscale="log", title=model, xlabel="NFE")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("W2 to fresh data")
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def plot_hybrids(result: dict):
+    """W2 against the SDE's noise scale (0 = the ODE), one line per NFE, for the well-trained and the weak model."""
+    fig, axes = new_figure(1, 2, panel=3.2, sharey=True)
+    for ax, model in zip(axes[0], hybrids.WIDTHS):
+        for nfe in hybrids.NFES:
+            means = [np.mean([r["w2"] for r in result["rows"] if (r["model"], r["noise"], r["nfe"]) == (model, z, nfe)])
+                     for z in hybrids.NOISES]
+            ax.plot(range(len(hybrids.NOISES)), means, "o-", label=f"NFE {nfe}")
+        ax.axhline(result["floor_w2"], color="k", ls=":", lw=0.8, label="data floor")
+        ax.set_xticks(range(len(hybrids.NOISES)), [f"{z:g}" for z in hybrids.NOISES])
+        ax.set(yscale="log", title=f"{model} (width {hybrids.WIDTHS[model]})", xlabel="noise scale (0 = ODE)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("W2 to fresh data")
+    axes[0, 1].legend(fontsize=8)
+    return fig
+
+
+def plot_transport(result: dict):
+    """For each race model: the NFE it needs to reach 3x the floor (median over seeds) against how straight its
+    Euler paths are (chord over arc length)."""
+    fig, axes = new_figure(1, 1, panel=3.6, figsize=(4.6, 3.4))
+    ax = axes[0, 0]
+    at_height: dict[float, int] = {}  # labels of points at the same NFE are stacked, not drawn over each other
+    for i, (model, v) in enumerate(result["models"].items()):
+        nfe = [n for n in v["nfe"] if n is not None]
+        straight = [s for s in v["straightness"] if s is not None]
+        if nfe and straight:
+            x, y = float(np.mean(straight)), float(np.median(nfe))
+            k = at_height[y] = at_height.get(y, -1) + 1
+            ax.scatter([x], [y], s=40, color=f"C{i}")
+            ax.annotate(model, (x, y), textcoords="offset points", xytext=(-8, 8 + 11 * k), fontsize=8, ha="right",
+                        color=f"C{i}")
+    ax.set(yscale="log", xlabel="straightness of the Euler paths (1 = straight)", ylabel="NFE to reach 3x floor",
+           title="straighter transport, fewer steps?")
+    ax.margins(x=0.15, y=0.2)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
