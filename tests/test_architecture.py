@@ -17,7 +17,7 @@ LAYERS = {"core": 0, "mnist": 1, "experiments": 2, "teaching": 3}
 
 # Modules allowed past the line limit, with the reason (kept short; CONTRIBUTING repeats them).
 LONG_OK: dict[str, str] = {}
-LINE_LIMIT = 420
+LINE_LIMIT = 400
 
 
 def _modules() -> dict[str, Path]:

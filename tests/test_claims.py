@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from fmlearn.experiments.claims import CLAIMS, VERDICTS, bottom_line, determinism, hybrids, invertibility, transport
+from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, determinism, hybrids, invertibility,
+                                        transport, tuning)
 from fmlearn.models import PathModel
 
 
@@ -86,6 +87,18 @@ def test_hybrids_verdict_is_judged_at_the_default_noise_only():
     assert hybrids.verdict(rows(lambda m, k: 0.1 if k > 8 else 0.3))["verdict"] == "partly"
 
 
+def test_tuning_verdict_counts_good_learning_rates_and_divergences():
+    def result(fm, diffusion):  # W2 per learning rate (None: diverged)
+        rows = [{"family": f, "lr": lr, "seed": 0, "w2": w} for f, ws in (("fm", fm), ("diffusion", diffusion))
+                for lr, w in zip(tuning.LRS, ws)]
+        return {"seeds": [0], "train_steps": 10, "floor_w2": 0.1, "rows": rows}
+    wide, narrow = [0.2, 0.15, 0.15, 0.2, 0.25], [1.0, 0.4, 0.15, 0.5, None]
+    assert tuning.verdict(result(wide, narrow))["verdict"] == "does not hold"
+    assert tuning.verdict(result(narrow, wide))["verdict"] == "holds"
+    assert tuning.verdict(result(narrow, narrow))["verdict"] == "does not hold"  # equally hard is not harder
+    assert tuning.verdict(result([1.0, 0.15, 0.15, 0.5, 0.5], [0.2, 0.15, 0.15, 0.2, None]))["verdict"] == "partly"
+
+
 def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):
     from fmlearn.__main__ import main
     out = tmp_path / "claims.json"
@@ -107,3 +120,9 @@ def test_shipped_verdicts_follow_from_their_shipped_measurements():
     assert result["quick"] is False and [c["id"] for c in result["claims"]] == list(CLAIMS)
     for c in result["claims"]:
         assert recompute_verdict(c) == c["verdict"], c["id"]
+
+
+def test_a_run_with_a_finite_loss_but_useless_samples_counts_as_failed():
+    floor = 0.1
+    assert tuning.failed({"w2": None}, floor) and tuning.failed({"w2": 45.0}, floor)
+    assert not tuning.failed({"w2": 0.3}, floor)

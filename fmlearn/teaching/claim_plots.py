@@ -6,7 +6,7 @@ import numpy as np
 from ..experiments.claims import determinism, hybrids
 from .plotting import new_figure, to_numpy
 
-__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport"]
+__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning"]
 
 
 def plot_invertibility(det_grid, lim: float, round_trips: dict):
@@ -81,4 +81,31 @@ def plot_transport(result: dict):
            title="straighter transport, fewer steps?")
     ax.margins(x=0.15, y=0.2)
     ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def plot_tuning(result: dict):
+    """W2 (Euler, NFE 100) against the learning rate for both families: one point per training seed and the
+    mean of the usable ones; failed runs (diverged, or W2 above 10x the floor) are crosses at the top."""
+    from ..experiments.claims import tuning
+
+    fig, axes = new_figure(1, 1, panel=3.6, figsize=(4.8, 3.4))
+    ax = axes[0, 0]
+    floor = result["floor_w2"]
+    top = tuning.FAILED * floor
+    for i, family in enumerate(tuning.FAMILIES):
+        rows = [r for r in result["rows"] if r["family"] == family]
+        ok = [r for r in rows if not tuning.failed(r, floor)]
+        ax.scatter([r["lr"] for r in ok], [r["w2"] for r in ok], s=12, color=f"C{i}", alpha=0.5)
+        means = [np.mean([r["w2"] for r in ok if r["lr"] == lr]) if any(r["lr"] == lr for r in ok) else np.nan
+                 for lr in tuning.LRS]
+        ax.plot(tuning.LRS, means, "o-", color=f"C{i}", label=family)
+        bad = [r["lr"] for r in rows if tuning.failed(r, floor)]
+        if bad:
+            ax.scatter(bad, [top] * len(bad), marker="x", s=40, color=f"C{i}", label=f"{family}: failed")
+    ax.axhline(floor, color="k", ls=":", lw=0.8, label="data floor")
+    ax.set(xscale="log", yscale="log", ylim=(floor / 2, top * 1.5), xlabel="learning rate",
+           ylabel="W2 to fresh data (Euler, NFE 100)", title="one recipe, one knob")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
