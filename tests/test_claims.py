@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, determinism, hybrids, invertibility,
-                                        transport, tuning)
+from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, determinism, fidelity, hybrids,
+                                        invertibility, transport, tuning)
 from fmlearn.models import PathModel
 
 
@@ -97,6 +97,34 @@ def test_tuning_verdict_counts_good_learning_rates_and_divergences():
     assert tuning.verdict(result(narrow, wide))["verdict"] == "holds"
     assert tuning.verdict(result(narrow, narrow))["verdict"] == "does not hold"  # equally hard is not harder
     assert tuning.verdict(result([1.0, 0.15, 0.15, 0.5, 0.5], [0.2, 0.15, 0.15, 0.2, None]))["verdict"] == "partly"
+
+
+def test_mode_scores_of_the_grid():
+    mix = fidelity.grid_mixture()
+    assert mix.means.shape == (25, 2) and float(mix.weights.sum()) == pytest.approx(1.0)
+    exact = mix.sample(20000, generator=torch.Generator().manual_seed(0))
+    good = fidelity.mode_scores(exact, mix)
+    assert good["off_mode"] < 0.001 and good["kl"] < 0.01  # the mixture's own samples
+    one_mode = mix.means[[24]].repeat(1000, 1)  # every sample on the heaviest mode: no diversity
+    collapsed = fidelity.mode_scores(one_mode, mix)
+    assert collapsed["off_mode"] == 0.0 and collapsed["kl"] > 2.0
+    between = (mix.means[:24] + 0.5).repeat(10, 1)  # halfway between modes: nothing on a mode
+    assert fidelity.mode_scores(between, mix)["off_mode"] == 1.0
+
+
+def test_fidelity_verdict_needs_both_precision_and_mode_weights():
+    def result(d_prec, d_kl):
+        rows = []
+        for times in fidelity.TIMES:
+            for kind in fidelity.SAMPLERS:
+                rows.append({"family": "fm", "times": times, "sampler": kind, "seed": 0, "precision": 0.6,
+                             "recall": 1.0, "kl": 0.1})
+                rows.append({"family": "diffusion", "times": times, "sampler": kind, "seed": 0,
+                             "precision": d_prec(times, kind), "recall": 1.0, "kl": d_kl(times, kind)})
+        return {"seeds": [0], "rows": rows, "reference": {"precision": 1.0, "recall": 1.0, "kl": 0.0}}
+    assert fidelity.verdict(result(lambda t, k: 0.7, lambda t, k: 0.05))["verdict"] == "holds"
+    assert fidelity.verdict(result(lambda t, k: 0.7, lambda t, k: 0.2))["verdict"] == "does not hold"
+    assert fidelity.verdict(result(lambda t, k: 0.7 if k == "ODE" else 0.5, lambda t, k: 0.05))["verdict"] == "partly"
 
 
 def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):

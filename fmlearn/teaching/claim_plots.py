@@ -6,7 +6,7 @@ import numpy as np
 from ..experiments.claims import determinism, hybrids
 from .plotting import new_figure, to_numpy
 
-__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning"]
+__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning", "plot_fidelity"]
 
 
 def plot_invertibility(det_grid, lim: float, round_trips: dict):
@@ -108,4 +108,28 @@ def plot_tuning(result: dict):
            ylabel="W2 to fresh data (Euler, NFE 100)", title="one recipe, one knob")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_fidelity(result: dict):
+    """Precision (fidelity) and the KL of the mode weights (diversity, lower is better) of both families in every
+    setting (training times x sampler), means over seeds, with fresh data as the reference."""
+    from ..experiments.claims import fidelity
+
+    settings = [(t, k) for t in fidelity.TIMES for k in fidelity.SAMPLERS]
+    fig, axes = new_figure(1, 2, panel=3.4)
+    x = np.arange(len(settings))
+    for j, (key, title) in enumerate((("precision", "precision (fidelity)"), ("kl", "KL of mode weights (diversity)"))):
+        ax = axes[0, j]
+        for i, family in enumerate(fidelity.FAMILIES):
+            vals = [np.mean([r[key] for r in result["rows"] if (r["family"], r["times"], r["sampler"]) == (family, t, k)])
+                    for t, k in settings]
+            ax.bar(x + (i - 0.5) * 0.38, vals, width=0.38, color=f"C{i}", label=family)
+        ax.axhline(result["reference"][key], color="k", ls=":", lw=0.8, label="fresh data")
+        ax.set_xticks(x, [f"{t}\n{k}" for t, k in settings], fontsize=7)
+        ax.set(title=title)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0, 1].set_yscale("log")
+    axes[0, 0].set_ylim(0, 1.2)
+    axes[0, 0].legend(fontsize=8, loc="upper center", ncols=3)
     return fig
