@@ -16,6 +16,9 @@ training point is much closer than the second nearest, ``d_1(x) < c\, d_2(x)`` w
 as a copy. In 2D this is a weak test: fresh data points already pass it now and then (a new moons point
 lands near one of 16 training points often enough); always read a memorized share beside the share of
 fresh data points (:func:`memorized_share` of fresh data) and beside a perfect memorizer.
+:func:`copy_share` is a stricter test that scales with the training set: a sample is a copy when it lies
+within ``c`` times its nearest training point's own nearest-neighbour distance (``c = 0.1``); fresh data then
+passes only with probability about ``c^2`` times a constant of order one in 2D.
 
 All in float64; distances are Euclidean. Costs O(N M) memory for clouds of N and M points.
 """
@@ -26,7 +29,7 @@ from torch import Tensor
 
 from ._checks import check_positive_int, check_tensor
 
-__all__ = ["knn_radii", "precision_recall", "nearest_ratio", "memorized_share"]
+__all__ = ["knn_radii", "precision_recall", "nearest_ratio", "memorized_share", "copy_share"]
 
 
 def _cloud(arg: str, x, min_len: int = 1) -> Tensor:
@@ -80,3 +83,15 @@ def memorized_share(samples: Tensor, train: Tensor, ratio: float = 1 / 3) -> flo
     if not 0 < ratio <= 1:
         raise ValueError(f"ratio must lie in (0, 1], got {ratio!r}; Gu et al. use 1/3.")
     return float((nearest_ratio(samples, train) < ratio).double().mean())
+
+
+def copy_share(samples: Tensor, train: Tensor, c: float = 0.1) -> float:
+    """Share of samples within ``c`` times the spacing of the training set at their nearest training point:
+    ``d_1(x) < c * r_1(y*)`` with ``y*`` the nearest training point and ``r_1(y*)`` its distance to the nearest
+    other training point. ``train``: (M, D), M >= 2."""
+    if not 0 < c <= 1:
+        raise ValueError(f"c must lie in (0, 1], got {c!r}.")
+    x, y = _cloud("samples", samples), _cloud("train", train, 2)
+    d1, nearest = _dists(x, y).min(dim=1)  # (N,), (N,)
+    return float((d1 < c * knn_radii(y, 1)[nearest]).double().mean())
+

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, determinism, fidelity, hybrids,
+from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, data_size, determinism, fidelity, hybrids,
                                         invertibility, transport, tuning)
 from fmlearn.models import PathModel
 
@@ -125,6 +125,19 @@ def test_fidelity_verdict_needs_both_precision_and_mode_weights():
     assert fidelity.verdict(result(lambda t, k: 0.7, lambda t, k: 0.05))["verdict"] == "holds"
     assert fidelity.verdict(result(lambda t, k: 0.7, lambda t, k: 0.2))["verdict"] == "does not hold"
     assert fidelity.verdict(result(lambda t, k: 0.7 if k == "ODE" else 0.5, lambda t, k: 0.05))["verdict"] == "partly"
+
+
+def test_data_size_verdict_compares_the_families_at_each_size():
+    def result(fm_over_diffusion):  # W2 ratio fm / diffusion per size (None: fresh data)
+        rows = []
+        for size in (*data_size.SIZES, None):
+            rows.append({"family": "diffusion", "n": size, "seed": 0, "w2": 0.2, "copies": 0.0})
+            rows.append({"family": "fm", "n": size, "seed": 0, "w2": 0.2 * fm_over_diffusion(size), "copies": 0.0})
+        base = [{"n": n, "seed": 0, "fresh": 0.01, "memorizer": 1.0} for n in data_size.SIZES]
+        return {"seeds": [0], "train_steps": 10, "rows": rows, "baselines": base}
+    assert data_size.verdict(result(lambda n: 1.0))["verdict"] == "does not hold"
+    assert data_size.verdict(result(lambda n: 1.5 if n == 16 else 1.0))["verdict"] == "holds"
+    assert data_size.verdict(result(lambda n: 1.5 if n == 16 else 0.5))["verdict"] == "partly"
 
 
 def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):

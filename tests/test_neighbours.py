@@ -4,7 +4,7 @@ import torch
 
 from fmlearn.data import sample_data
 from fmlearn.gaussians import GaussianMixture
-from fmlearn.neighbours import knn_radii, memorized_share, nearest_ratio, precision_recall
+from fmlearn.neighbours import copy_share, knn_radii, memorized_share, nearest_ratio, precision_recall
 
 F64 = torch.float64
 
@@ -56,3 +56,13 @@ def test_a_perfect_memorizer_is_far_above_fresh_data():
     fresh = sample_data("moons", 2000, seed=2).double()
     assert memorized_share(copies, train) > 0.99
     assert memorized_share(fresh, train) < 0.5
+
+
+def test_copy_share_by_hand_and_against_fresh_data():
+    train = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]], dtype=F64)  # spacings 1, 1, 4
+    x = torch.tensor([[0.05, 0.0], [0.2, 0.0], [5.3, 0.0], [3.0, 0.0]], dtype=F64)
+    assert copy_share(x, train) == pytest.approx(2 / 4)  # 0.05 < 0.1 * 1 and 0.3 < 0.1 * 4
+    small = sample_data("moons", 16, seed=0).double()
+    fresh = sample_data("moons", 4000, seed=3).double()
+    assert copy_share(small[torch.randint(0, 16, (500,))], small) == 1.0
+    assert copy_share(fresh, small) < 0.05  # far below the 0.3 that the ratio test gives fresh data here

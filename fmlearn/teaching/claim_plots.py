@@ -6,7 +6,8 @@ import numpy as np
 from ..experiments.claims import determinism, hybrids
 from .plotting import new_figure, to_numpy
 
-__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning", "plot_fidelity"]
+__all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning", "plot_fidelity",
+           "plot_data_size"]
 
 
 def plot_invertibility(det_grid, lim: float, round_trips: dict):
@@ -132,4 +133,33 @@ def plot_fidelity(result: dict):
     axes[0, 1].set_yscale("log")
     axes[0, 0].set_ylim(0, 1.2)
     axes[0, 0].legend(fontsize=8, loc="upper center", ncols=3)
+    return fig
+
+
+def plot_data_size(result: dict):
+    """W2 to fresh data against the training-set size for both families (fresh data every step at the right),
+    and the share of samples that copy a training point, beside fresh data and a perfect memorizer."""
+    from ..experiments.claims import data_size
+
+    fig, axes = new_figure(1, 2, panel=3.3)
+    sizes = list(data_size.SIZES)
+    xs = sizes + [sizes[-1] * 4]  # fresh data drawn at the right, one step further
+    for i, family in enumerate(data_size.FAMILIES):
+        w2 = [np.mean([r["w2"] for r in result["rows"] if (r["family"], r["n"]) == (family, n)]) for n in sizes + [None]]
+        axes[0, 0].plot(xs, w2, "o-", color=f"C{i}", label=family)
+        copies = [np.mean([r["copies"] for r in result["rows"] if (r["family"], r["n"]) == (family, n)]) for n in sizes]
+        axes[0, 1].plot(sizes, copies, "o-", color=f"C{i}", label=family)
+    fresh = [np.mean([b["fresh"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
+    memo = [np.mean([b["memorizer"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
+    axes[0, 1].plot(sizes, fresh, "k:", label="fresh data")
+    axes[0, 1].plot(sizes, memo, "k--", label="perfect memorizer")
+    axes[0, 0].set_xticks(xs, [str(n) for n in sizes] + ["fresh"], fontsize=7)
+    axes[0, 0].set(xscale="log", yscale="log", xlabel="training points", ylabel="W2 to fresh data",
+                   title="quality against data")
+    axes[0, 0].minorticks_off()
+    axes[0, 1].set(xscale="log", ylim=(-0.05, 1.05), xlabel="training points", ylabel="share of copies",
+                   title="memorization (copy share)")
+    for ax in axes[0]:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     return fig
