@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from fmlearn.experiments.claims import (CLAIMS, VERDICTS, bottom_line, data_size, determinism, fidelity, hybrids,
-                                        invertibility, transport, tuning)
+                                        invertibility, scaling, transport, tuning)
 from fmlearn.models import PathModel
 
 
@@ -138,6 +138,19 @@ def test_data_size_verdict_compares_the_families_at_each_size():
     assert data_size.verdict(result(lambda n: 1.0))["verdict"] == "does not hold"
     assert data_size.verdict(result(lambda n: 1.5 if n == 16 else 1.0))["verdict"] == "holds"
     assert data_size.verdict(result(lambda n: 1.5 if n == 16 else 0.5))["verdict"] == "partly"
+
+
+def test_scaling_verdict_compares_what_width_buys_each_family():
+    def result(fm_gain, diffusion_gain):  # W2(16) / W2(256) per family
+        rows = []
+        for family, gain in (("fm", fm_gain), ("diffusion", diffusion_gain)):
+            for w in scaling.WIDTHS:
+                w2 = 0.3 if w == scaling.WIDTHS[0] else 0.3 / gain if w == scaling.WIDTHS[-1] else 0.25
+                rows.append({"family": family, "width": w, "params": w * 10, "steps": 10, "seed": 0,
+                             "w2_nfe100": w2, "w2_nfe8": w2})
+        return {"budgets": [10], "seeds": [0], "floor_w2": 0.1, "rows": rows}
+    assert scaling.verdict(result(2.0, 1.2))["verdict"] == "holds"
+    assert scaling.verdict(result(1.3, 1.3))["verdict"] == "does not hold"
 
 
 def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys):

@@ -7,7 +7,7 @@ from ..experiments.claims import determinism, hybrids
 from .plotting import new_figure, to_numpy
 
 __all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning", "plot_fidelity",
-           "plot_data_size"]
+           "plot_data_size", "plot_scaling"]
 
 
 def plot_invertibility(det_grid, lim: float, round_trips: dict):
@@ -162,4 +162,26 @@ def plot_data_size(result: dict):
     for ax in axes[0]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_scaling(result: dict):
+    """W2 (NFE 100 and Euler at NFE 8) against the parameter count for both families at each training budget,
+    log-log, with the data floor."""
+    from ..experiments.claims import scaling
+
+    fig, axes = new_figure(1, 2, panel=3.3, sharey=True)
+    for j, (key, title) in enumerate((("w2_nfe100", "best of Euler / Heun, NFE 100"), ("w2_nfe8", "Euler, NFE 8"))):
+        ax = axes[0, j]
+        for i, family in enumerate(scaling.FAMILIES):
+            for steps, style in zip(result["budgets"], (":", "-")):
+                pts = sorted({r["width"]: r["params"] for r in result["rows"]}.items())
+                y = [np.mean([r[key] for r in result["rows"] if (r["family"], r["width"], r["steps"]) == (family, w, steps)])
+                     for w, _ in pts]
+                ax.plot([p for _, p in pts], y, "o" + style, color=f"C{i}", ms=3, label=f"{family}, {steps} steps")
+        ax.axhline(result["floor_w2"], color="k", ls=":", lw=0.8, label="data floor")
+        ax.set(xscale="log", yscale="log", xlabel="parameters", title=title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("W2 to fresh data")
+    axes[0, 1].legend(fontsize=7)
     return fig

@@ -11,6 +11,7 @@ claim  what is measured                                      module
 =====  ====================================================  =============================================
 1      the network is not invertible, the flow is            :mod:`.invertibility` (live: trains 2 MLPs)
 2      deterministic vs stochastic samplers, both families   :mod:`.determinism` (shipped moons races)
+3      W2 against the MLP's width, two budgets               :mod:`.scaling` (live: trains 40 MLPs)
 4      W2 and copies against the training-set size           :mod:`.data_size` (live: trains 24 MLPs)
 5      precision and mode weights on a 25-Gaussian grid      :mod:`.fidelity` (live: trains 8 MLPs)
 6      a flow sampled by an SDE, noise x NFE x model quality  :mod:`.hybrids` (live: trains 4 MLPs)
@@ -43,7 +44,7 @@ CLAIMS: dict[str, tuple[str, str | None, str, str]] = {
     "2": ("flow matching is deterministic and diffusion stochastic, so flow matching is faster", "determinism",
           "Karras et al. 2022 (EDM): a deterministic Heun sampler on a diffusion model, CIFAR-10 FID 1.79 at 35 NFE",
           "02, 04, 05, 08"),
-    "3": ("flow matching scales linearly with model size, diffusion shows diminishing returns", None,
+    "3": ("flow matching scales linearly with model size, diffusion shows diminishing returns", "scaling",
           "Ma et al. 2024 (SiT) vs Peebles & Xie 2023 (DiT), same backbones on ImageNet-256 at 400K steps: FID "
           "S/B/L/XL 57.6/33.0/18.8/17.2 vs 68.4/43.5/23.3/19.5, the gap shrinking with size", "10"),
     "4": ("flow matching needs large amounts of high-quality data", "data_size",
