@@ -153,9 +153,9 @@ def plot_data_size(result: dict):
     memo = [np.mean([b["memorizer"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
     axes[0, 1].plot(sizes, fresh, "k:", label="fresh data")
     axes[0, 1].plot(sizes, memo, "k--", label="perfect memorizer")
-    axes[0, 0].set_xticks(xs, [str(n) for n in sizes] + ["fresh"], fontsize=7)
     axes[0, 0].set(xscale="log", yscale="log", xlabel="training points", ylabel="W2 to fresh data",
                    title="quality against data")
+    axes[0, 0].set_xticks(xs, [str(n) for n in sizes] + ["fresh"], fontsize=7)  # after the log scale, which resets them
     axes[0, 0].minorticks_off()
     axes[0, 1].set(xscale="log", ylim=(-0.05, 1.05), xlabel="training points", ylabel="share of copies",
                    title="memorization (copy share)")
@@ -183,5 +183,6 @@ def plot_scaling(result: dict):
         ax.set(xscale="log", yscale="log", xlabel="parameters", title=title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].set_ylabel("W2 to fresh data")
-    axes[0, 1].legend(fontsize=7)
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=7)  # outside: the curves cross the middle
     return fig
