@@ -180,3 +180,24 @@ def test_a_run_with_a_finite_loss_but_useless_samples_counts_as_failed():
     floor = 0.1
     assert tuning.failed({"w2": None}, floor) and tuning.failed({"w2": 45.0}, floor)
     assert not tuning.failed({"w2": 0.3}, floor)
+
+
+def test_every_claim_figure_draws_from_the_shipped_results():
+    from matplotlib.figure import Figure
+
+    from fmlearn.experiments.claims import precomputed
+    from fmlearn.teaching import claim_plots
+    r = {c["id"]: c["result"] for c in precomputed()["claims"]}
+    figures = {"2": claim_plots.plot_determinism(r["2"]), "3": claim_plots.plot_scaling(r["3"]),
+               "4": claim_plots.plot_data_size(r["4"]), "5": claim_plots.plot_fidelity(r["5"]),
+               "6": claim_plots.plot_hybrids(r["6"]), "7": claim_plots.plot_transport(r["7"]),
+               "8": claim_plots.plot_tuning(r["8"])}
+    for cid, fig in figures.items():
+        assert isinstance(fig, Figure) and fig.axes, cid
+        fig.canvas.draw()  # lays out and renders without error
+    rt = {n: f["round_trip"] for n, f in r["1"]["families"].items()}
+    fig = claim_plots.plot_invertibility(torch.ones(5, 5), 3.0, rt)
+    assert len(fig.axes) == 2 and len(fig.axes[1].get_lines()) == len(rt) + 1  # one line per family and the guide
+    # the data-size figure labels its x axis by training-set size, with fresh data last
+    labels = [t.get_text() for t in figures["4"].axes[0].get_xticklabels()]
+    assert labels[-1] == "fresh" and labels[0] == "16"
