@@ -201,3 +201,21 @@ def test_every_claim_figure_draws_from_the_shipped_results():
     # the data-size figure labels its x axis by training-set size, with fresh data last
     labels = [t.get_text() for t in figures["4"].axes[0].get_xticklabels()]
     assert labels[-1] == "fresh" and labels[0] == "16"
+
+
+def test_sweep_explorer_switches_sweeps_and_has_a_static_twin():
+    from fmlearn.experiments.claims import precomputed
+    from fmlearn.teaching import claim_plots
+    results = {c["id"]: c["result"] for c in precomputed()["claims"]}
+    ex = claim_plots.sweep_explorer(results)
+    ax = ex.view.ax
+    for sweep in claim_plots.SWEEPS:
+        ex.controls["sweep"].value = sweep
+        assert ax.get_title() == sweep and ax.lines and ex.image.value[:4] == b"\x89PNG"
+    ex.controls["sweep"].value = claim_plots.SWEEPS[2]  # learning rate: one line per family and the floor
+    ex.controls["family"].value = "fm"
+    assert [l.get_label() for l in ax.lines] == ["fm", "data floor"]
+    twin = ex.static(sweep=claim_plots.SWEEPS[0], family="all")
+    assert twin.axes[0].get_title() == claim_plots.SWEEPS[0] and len(twin.axes[0].lines) == 3
+    with pytest.raises(ValueError, match="lacks the sweep"):
+        claim_plots.sweep_explorer({"3": results["3"]})

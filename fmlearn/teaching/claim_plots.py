@@ -7,7 +7,7 @@ from ..experiments.claims import determinism, hybrids
 from .plotting import new_figure, to_numpy
 
 __all__ = ["plot_invertibility", "plot_determinism", "plot_hybrids", "plot_transport", "plot_tuning", "plot_fidelity",
-           "plot_data_size", "plot_scaling"]
+           "plot_data_size", "plot_scaling", "SWEEPS", "sweep_explorer"]
 
 
 def plot_invertibility(det_grid, lim: float, round_trips: dict):
@@ -186,3 +186,89 @@ def plot_scaling(result: dict):
     handles, labels = axes[0, 1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=7)  # outside: the curves cross the middle
     return fig
+
+
+# ---- an explorer of the sweeps --------------------------------------------------------------------
+def _sweep_lines(results: dict, sweep: str) -> tuple[dict, str, bool]:
+    """``({line label: (x values, mean W2 per x)}, x label, log x)`` of one sweep of the claims run."""
+    from ..experiments.claims import data_size, hybrids, scaling, tuning
+
+    def mean(rows, key="w2", **match):
+        vals = [r[key] for r in rows if all(r[k] == v for k, v in match.items()) and r[key] is not None]
+        return float(np.mean(vals)) if vals else np.nan
+
+    if sweep == "model size (claim 3)":
+        r = results["3"]
+        top = r["budgets"][-1]
+        params = {row["width"]: row["params"] for row in r["rows"]}
+        return ({f: ([params[w] for w in scaling.WIDTHS],
+                     [mean(r["rows"], "w2_nfe100", family=f, width=w, steps=top) for w in scaling.WIDTHS])
+                 for f in scaling.FAMILIES}, f"parameters ({top} steps, NFE 100)", True)
+    if sweep == "training points (claim 4)":
+        r = results["4"]
+        return ({f: (list(data_size.SIZES), [mean(r["rows"], family=f, n=n) for n in data_size.SIZES])
+                 for f in data_size.FAMILIES}, "training points", True)
+    if sweep == "learning rate (claim 8)":
+        r = results["8"]
+        return ({f: (list(tuning.LRS), [mean(r["rows"], family=f, lr=lr) for lr in tuning.LRS])
+                 for f in tuning.FAMILIES}, "learning rate", True)
+    r = results["6"]
+    return ({f"{m}, NFE {k}": (list(range(len(hybrids.NOISES))), [mean(r["rows"], model=m, nfe=k, noise=z)
+                                                                 for z in hybrids.NOISES])
+             for m in hybrids.WIDTHS for k in hybrids.NFES}, "SDE noise scale (0 = the ODE)", False)
+
+
+SWEEPS = ("model size (claim 3)", "training points (claim 4)", "learning rate (claim 8)", "SDE noise (claim 6)")
+
+
+def sweep_explorer(results: dict, dpi: int = 80):
+    """Browse the sweeps of the claims run: W2 to fresh data against the swept setting, one line per family (or
+    model and NFE), with the data floor. ``results``: claim id -> its stored result (the ``result`` entries of
+    :func:`fmlearn.experiments.claims.precomputed`). Static twin: ``ex.static(sweep="learning rate (claim 8)")``."""
+    import io
+
+    from .explorer import View, assemble, dropdown, live_figure
+
+    missing = sorted({"3", "4", "6", "8"} - set(results))
+    if missing:
+        raise ValueError(f"results lacks the sweep(s) of claim(s) {missing}; pass every claim's result.")
+
+    class _SweepView(View):
+        figsize = (5.2, 3.6)
+
+        def __init__(self, fig, live):
+            super().__init__(fig, live)
+            self.ax = fig.add_subplot(1, 1, 1)
+
+        def draw(self, sweep, family="all"):
+            ax = self.ax
+            ax.clear()
+            lines, xlabel, logx = _sweep_lines(results, sweep)
+            for i, (label, (x, y)) in enumerate(lines.items()):
+                if family == "all" or label.split(",")[0] == family:
+                    ax.plot(x, y, "o-", color=f"C{i}", ms=3, label=label)
+            floor = results[sweep.split("claim ")[1].rstrip(")")].get("floor_w2")
+            if floor is not None:  # the data-size sweep scores against fresh data without a floor of its own
+                ax.axhline(floor, color="k", ls=":", lw=0.8, label="data floor")
+            if not ax.lines:
+                ax.text(0.5, 0.5, f"no {family} lines in this sweep", transform=ax.transAxes, ha="center")
+            ax.set(xscale="log" if logx else "linear", yscale="log", xlabel=xlabel, ylabel="W2 to fresh data",
+                   title=sweep)
+            if sweep == SWEEPS[3]:  # the noise scales are drawn at equal spacing
+                from ..experiments.claims import hybrids
+                ax.set_xticks(range(len(hybrids.NOISES)), [f"{z:g}" for z in hybrids.NOISES])
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+
+        def render_png(self) -> bytes:  # the axes change with the sweep: redraw all, no cached background
+            buf = io.BytesIO()
+            self.fig.savefig(buf, format="png", dpi=self.fig.dpi)
+            return buf.getvalue()
+
+    controls = {"sweep": dropdown("sweep", SWEEPS, SWEEPS[0]),
+                "family": dropdown("show", ("all", "fm", "diffusion", "well-trained", "weak"), "all")}
+
+    def make_view(fig, live):
+        return _SweepView(fig, live)
+
+    return assemble(controls, make_view(live_figure(_SweepView.figsize, dpi), True), make_view)

@@ -259,6 +259,20 @@ assert bl["moons"]["logsnr"]["fm"] == bl["moons"]["logsnr"]["diffusion"]  # a go
 # with the time grid and the sampler, and it is smaller than what straightening buys either family.
 
 # %% [markdown]
+# ### Browse the sweeps
+#
+# Every sweep of the claims run in one place: model size, training points, learning rate and the SDE's noise
+# scale. Each switch redraws the figure (about 0.1 s); below it, its static twin for pages where widgets do not
+# run.
+
+# %%
+sweeps = claim_plots.sweep_explorer({c["id"]: c["result"] for c in shipped["claims"]})
+sweeps
+
+# %%
+sweeps.static(sweep="learning rate (claim 8)", family="all")
+
+# %% [markdown]
 # ## 11. Exercises: measuring fidelity, diversity and memorization
 #
 # Fidelity and diversity of a point cloud can be read with nearest neighbours (Kynkäänniemi et al. 2019).
