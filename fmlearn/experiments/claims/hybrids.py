@@ -13,12 +13,12 @@ import torch
 
 from ... import config
 from ..._io import one_thread
-from ...data import sample_data
 from ...metrics import wasserstein2
 from ...models import MLP, PathModel
 from ...samplers import sample
 from ...training import train
 from ..common import derive_seed
+from .reference import moons_reference
 
 __all__ = ["NOISES", "NFES", "WIDTHS", "DEFAULT", "measure", "verdict"]
 
@@ -33,12 +33,9 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     reference sample."""
     quick = config.quick_mode() if quick is None else quick
     steps, n, seeds = (800, 500, (seed,)) if quick else (3000, 2000, (seed, seed + 1))
-    ref = sample_data("moons", n, generator=torch.Generator().manual_seed(derive_seed(seed, "hybrids", "ref")))
-    floor_g = torch.Generator().manual_seed(derive_seed(seed, "hybrids", "floor"))
-    others = [sample_data("moons", n, generator=floor_g) for _ in range(3)]
+    ref, floor = moons_reference("hybrids", seed, n)
     rows = []
     with one_thread():
-        floor = sum(wasserstein2(o, ref) for o in others) / len(others)  # W2 of finite samples is noisy
         for s in seeds:
             for name, width in WIDTHS.items():
                 with config.seeded(derive_seed(s, "hybrids", name)):

@@ -15,12 +15,12 @@ import torch
 
 from ... import config
 from ..._io import one_thread
-from ...data import sample_data
 from ...metrics import wasserstein2
 from ...models import MLP, PathModel
 from ...samplers import sample
 from ...training import train
 from ..common import derive_seed
+from .reference import moons_reference
 
 __all__ = ["WIDTHS", "FAMILIES", "measure", "verdict"]
 
@@ -32,11 +32,9 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     """W2 (best of Euler/Heun at NFE 100, and Euler at NFE 8) per family x width x budget x seed."""
     quick = config.quick_mode() if quick is None else quick
     budgets, n, seeds = ((200, 600), 300, (seed,)) if quick else ((1000, 4000), 2000, (seed, seed + 1))
-    ref = sample_data("moons", n, generator=torch.Generator().manual_seed(derive_seed(seed, "scaling", "ref")))
-    floor_g = torch.Generator().manual_seed(derive_seed(seed, "scaling", "floor"))
+    ref, floor = moons_reference("scaling", seed, n)
     rows = []
     with one_thread():
-        floor = sum(wasserstein2(sample_data("moons", n, generator=floor_g), ref) for _ in range(3)) / 3
         for s in seeds:
             x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "scaling", "x0")))
             for family, (schedule, parametrization, objective) in FAMILIES.items():

@@ -14,13 +14,13 @@ import torch
 
 from ... import config
 from ..._io import one_thread
-from ...data import sample_data
 from ...metrics import wasserstein2
 from ...models import MLP, PathModel
 from ...samplers import sample
 from ...train_config import TrainingDiverged
 from ...training import train
 from ..common import derive_seed
+from .reference import moons_reference
 
 __all__ = ["LRS", "FAMILIES", "GOOD", "FAILED", "failed", "measure", "verdict"]
 
@@ -34,11 +34,9 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     """W2 (Euler, NFE 100) of both families at each learning rate, per training seed (None: diverged)."""
     quick = config.quick_mode() if quick is None else quick
     steps, n, seeds = (800, 500, (seed,)) if quick else (3000, 2000, (seed, seed + 1))
-    ref = sample_data("moons", n, generator=torch.Generator().manual_seed(derive_seed(seed, "tuning", "ref")))
-    floor_g = torch.Generator().manual_seed(derive_seed(seed, "tuning", "floor"))
+    ref, floor = moons_reference("tuning", seed, n)
     rows = []
     with one_thread():
-        floor = sum(wasserstein2(sample_data("moons", n, generator=floor_g), ref) for _ in range(3)) / 3
         for s in seeds:
             x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "tuning", "x0")))
             for family, (schedule, parametrization, objective) in FAMILIES.items():
