@@ -77,6 +77,11 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+def _setting(name: str) -> property:
+    """A read-only attribute of the trainer that is the field ``name`` of its :class:`TrainConfig`."""
+    return property(lambda self: getattr(self.settings, name), doc=f"``settings.{name}`` (read-only).")
+
+
 class Trainer:
     """The state of a training run (model, EMA, optimizer, random generator) and its :meth:`step`.
 
@@ -96,6 +101,9 @@ class Trainer:
             e.g. ``Trainer(model, "moons", batch_size=64, lr=1e-3)``.
     """
 
+    batch_size, lr, ema_decay, seed = (_setting(n) for n in ("batch_size", "lr", "ema_decay", "seed"))
+    label_dropout, lr_decay_steps, precision = (_setting(n) for n in ("label_dropout", "lr_decay_steps", "precision"))
+
     def __init__(self, model: PathModel, data, objective: Objective | str | None = "fm",
                  settings: TrainConfig | None = None, *, device=None, **overrides):
         if not isinstance(model, PathModel):
@@ -107,12 +115,10 @@ class Trainer:
         if cfg.label_dropout and self.num_classes is None:
             raise ValueError(f"label_dropout={cfg.label_dropout} needs a class-conditional network (with a "
                              f"num_classes attribute, e.g. UNet(num_classes=10)); this one takes no labels.")
-        self.label_dropout, self.lr_decay_steps, self.precision = cfg.label_dropout, cfg.lr_decay_steps, cfg.precision
         self.device = config.get_device(device)
         self.model = model.to(self.device).train()
         self.objective = _objective(objective, model)
         self.draw_data, self.data_config = _data_source(data)
-        self.batch_size, self.lr, self.ema_decay, self.seed = cfg.batch_size, cfg.lr, cfg.ema_decay, cfg.seed
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = _adam(model.parameters(), cfg.lr)
         self.ema = copy.deepcopy(model).requires_grad_(False).eval()

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .._io import atomic_write, package_path
 from ..config import device_of, seeded
-from .data import mnist_pixels, mnist_tensors, scale_pixels
+from .data import load_mnist, mnist_pixels, mnist_tensors, scale_pixels
 
 __all__ = ["CHECKPOINT", "RECORD", "RETRAIN_COMMAND", "ClassifierFileError", "Classifier", "train_classifier",
            "load_classifier", "classifier_features", "classifier_accuracy", "evaluating", "batched"]
@@ -195,7 +195,7 @@ def train_classifier(epochs: int = 3, seed: int = 0, *, batch_size: int = 128, l
                    f"random shift of up to {max_shift} px (background -1)", "input": "x = pixels / 127.5 - 1"},
         "seed": seed,
         "test_accuracy": acc,
-        "n_test": int(mnist_pixels("test", root=root)[1].shape[0]),
+        "n_test": len(load_mnist("test", root)[1]),  # the cached arrays: no copy for a count
         "train_seconds": round(train_seconds, 1),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,

@@ -42,7 +42,7 @@ from torch import Tensor
 from ..frechet import as_features, fd_infinity, feature_stats, fid_from_stats
 from ..metrics import label_entropy
 from .classifier import Classifier, batched, evaluating, load_classifier
-from .data import check_images, locate, mnist_pixels, mnist_tensors, scale_pixels
+from .data import check_images, load_mnist, locate, mnist_pixels, mnist_tensors, scale_pixels
 from ..config import device_of
 
 __all__ = ["check_samples", "evaluate_images", "gaussian_blur", "references", "test_stats"]
@@ -137,7 +137,7 @@ def references(n: int = 10000, *, sigma: float = 1.5, seed: int = 0, model: Clas
     """
     model = load_classifier() if model is None else model
     train_pixels, _ = mnist_pixels("train", root=root)
-    n_test = mnist_pixels("test", root=root)[1].shape[0]
+    n_test = len(load_mnist("test", root)[1])  # the cached arrays: no copy for a count
     if not 2 <= n <= n_test:
         raise ValueError(f"n must be in 2..{n_test}, got {n}.")
     idx = torch.randperm(train_pixels.shape[0], generator=torch.Generator().manual_seed(seed))[:n]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..mnist_race import precomputed as mnist_precomputed
 from ..race import precomputed_runs
 from ..race.claims import nfe_to_reach
+from .families import FAMILIES
 
 __all__ = ["measure", "verdict"]
 
@@ -28,10 +29,10 @@ def measure() -> dict:
     for grid in ("uniform", "logsnr"):
         runs = precomputed_runs("moons", grid)
         out["moons"][grid] = {m: [nfe_to_reach(run["rows"], m, SAMPLERS, 3 * run["floor_w2"]) for run in runs]
-                              for m in ("fm", "diffusion")}
+                              for m in FAMILIES}
     mnist = mnist_precomputed()
     target = 2 * min(r["fd"] for r in mnist["rows"] if r["nfe"] == 100 and r["fd"] is not None)
-    out["mnist"] = {"target_fd": target, **{m: _mnist_nfe(mnist["rows"], m, target) for m in ("fm", "diffusion")}}
+    out["mnist"] = {"target_fd": target, **{m: _mnist_nfe(mnist["rows"], m, target) for m in FAMILIES}}
     return out
 
 

@@ -24,16 +24,14 @@ from ..._io import one_thread
 from ...data import sample_data
 from ...gaussians import GaussianMixture
 from ...metrics import wasserstein2
-from ...models import MLP, PathModel
 from ...neighbours import copy_share
 from ...samplers import sample
-from ...training import train
 from ..common import derive_seed
+from .families import FAMILIES, mean_where, train_family
 
 __all__ = ["SIZES", "FAMILIES", "measure", "verdict"]
 
 SIZES = (16, 64, 256, 1024, 4096)
-FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 
 
 def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) -> dict:
@@ -52,11 +50,9 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
                     copies = GaussianMixture.from_points(points).sample(n, generator=torch.Generator().manual_seed(s))
                     baselines.append({"n": size, "seed": s, "fresh": copy_share(ref, points),
                                       "memorizer": copy_share(copies, points)})
-                for family, (schedule, parametrization, objective) in FAMILIES.items():
-                    with config.seeded(derive_seed(s, "data_size", family)):
-                        model = PathModel(MLP(2, 64, 3), schedule, parametrization)
-                    ema = train(model, "moons" if points is None else points, objective, steps=steps, seed=s,
-                                device="cpu", progress=progress).ema.eval()
+                for family in FAMILIES:
+                    ema = train_family(family, "moons" if points is None else points, steps=steps, seed=s,
+                                       progress=progress, init=derive_seed(s, "data_size", family))
                     out = sample(ema, x0, "euler", 100).samples
                     rows.append({"family": family, "n": size, "seed": s, "w2": wasserstein2(out, ref),
                                  "copies": None if points is None else copy_share(out, points)})
@@ -64,8 +60,7 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
 
 
 def _mean(rows, family, size, key):
-    vals = [r[key] for r in rows if (r["family"], r["n"]) == (family, size)]
-    return sum(vals) / len(vals)
+    return mean_where(rows, key, family=family, n=size)
 
 
 def verdict(result: dict) -> dict:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ..race import precomputed_runs
 from ..seeds import summarize
+from .families import FAMILIES
 
 __all__ = ["DETERMINISTIC", "STOCHASTIC", "NFES", "measure", "verdict"]
 
 DETERMINISTIC = ("euler", "heun", "rk4", "ddim", "dpm++2m")
 STOCHASTIC = ("ddpm", "em")
 NFES = (2, 4, 8, 16, 32, 100)
-FAMILIES = ("fm", "diffusion")
 
 
 def _best(stats: dict, model: str, samplers, nfe: int) -> tuple[str, float] | None:
@@ -30,6 +30,8 @@ def measure(grid: str = "uniform") -> dict:
     every seed (``"ode"``, ``"sde"`` or ``None`` when the seeds disagree)."""
     runs = precomputed_runs("moons", grid)
     stats = summarize(runs)
+    per_run = [{(r["model"], r["sampler"], r["nfe_budget"]): r["w2"] for r in run["rows"] if r["w2"] is not None}
+               for run in runs]  # each seed's W2 by row, built once
     rows = []
     for model in FAMILIES:
         for nfe in NFES:
@@ -37,8 +39,7 @@ def measure(grid: str = "uniform") -> dict:
             if ode is None or sde is None:
                 continue
             wins = []
-            for run in runs:
-                by = {(r["model"], r["sampler"], r["nfe_budget"]): r["w2"] for r in run["rows"] if r["w2"] is not None}
+            for by in per_run:
                 o = min(by.get((model, s, nfe), float("inf")) for s in DETERMINISTIC)
                 w = min(by.get((model, s, nfe), float("inf")) for s in STOCHASTIC)
                 wins.append("ode" if o < w else "sde")

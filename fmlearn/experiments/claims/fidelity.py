@@ -22,15 +22,13 @@ from ... import config
 from ..._io import one_thread
 from ...gaussians import GaussianMixture
 from ...losses import Objective
-from ...models import MLP, PathModel
 from ...neighbours import precision_recall
 from ...samplers import sample
-from ...training import train
 from ..common import derive_seed
+from .families import FAMILIES, mean_where, train_family
 
 __all__ = ["grid_mixture", "mode_scores", "FAMILIES", "TIMES", "SAMPLERS", "measure", "verdict"]
 
-FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 TIMES = ("uniform", "logit-normal")
 SAMPLERS = {"ODE": "heun", "SDE": "ddpm"}
 STD = 0.08
@@ -71,13 +69,11 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     with one_thread():
         for s in seeds:
             x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "fidelity", "x0")))
-            for family, (schedule, parametrization, preset) in FAMILIES.items():
+            for family, (_, _, preset) in FAMILIES.items():
                 for times in TIMES:
-                    with config.seeded(derive_seed(s, "fidelity", family)):
-                        model = PathModel(MLP(2, 128, 3), schedule, parametrization)
                     objective = dataclasses.replace(Objective.preset(preset), time_distribution=times)
-                    ema = train(model, mix.sample, objective, steps=steps, seed=s, device="cpu",
-                                progress=progress).ema.eval()
+                    ema = train_family(family, mix.sample, steps=steps, seed=s, width=128, objective=objective,
+                                       progress=progress, init=derive_seed(s, "fidelity", family))
                     for kind, sampler in SAMPLERS.items():
                         g = torch.Generator().manual_seed(derive_seed(s, "fidelity", family, times, kind))
                         out = sample(ema, x0, sampler, 100, generator=g).samples.double()
@@ -88,8 +84,7 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
 
 
 def _mean(rows, family, times, kind, key):
-    vals = [r[key] for r in rows if (r["family"], r["times"], r["sampler"]) == (family, times, kind)]
-    return sum(vals) / len(vals)
+    return mean_where(rows, key, family=family, times=times, sampler=kind)
 
 
 def verdict(result: dict) -> dict:

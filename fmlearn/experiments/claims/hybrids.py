@@ -14,11 +14,9 @@ import torch
 from ... import config
 from ..._io import one_thread
 from ...metrics import wasserstein2
-from ...models import MLP, PathModel
 from ...samplers import sample
-from ...training import train
 from ..common import derive_seed
-from .reference import moons_reference
+from .families import mean_where, moons_reference, train_family
 
 __all__ = ["NOISES", "NFES", "WIDTHS", "DEFAULT", "measure", "verdict"]
 
@@ -37,11 +35,10 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     rows = []
     with one_thread():
         for s in seeds:
+            x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "hybrids", "x0")))
             for name, width in WIDTHS.items():
-                with config.seeded(derive_seed(s, "hybrids", name)):
-                    model = PathModel(MLP(2, width, 3), "linear", "velocity")
-                ema = train(model, "moons", "fm", steps=steps, seed=s, device="cpu", progress=progress).ema.eval()
-                x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "hybrids", "x0")))
+                ema = train_family("fm", "moons", steps=steps, seed=s, width=width, progress=progress,
+                                   init=derive_seed(s, "hybrids", name))
                 for noise in NOISES:
                     for nfe in NFES:
                         g = torch.Generator().manual_seed(derive_seed(s, "hybrids", name, noise, nfe))
@@ -52,8 +49,7 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
 
 
 def _mean(rows, model, noise, nfe):
-    vals = [r["w2"] for r in rows if (r["model"], r["noise"], r["nfe"]) == (model, noise, nfe)]
-    return None if not vals or any(v is None for v in vals) else sum(vals) / len(vals)
+    return mean_where(rows, "w2", model=model, noise=noise, nfe=nfe)
 
 
 def verdict(result: dict) -> dict:

@@ -23,15 +23,14 @@ import torch
 
 from ... import config
 from ..._io import one_thread
-from ...models import MLP, PathModel
+from ...models import PathModel
 from ...ode import integrate
-from ...training import train
 from ..common import derive_seed
+from .families import FAMILIES, train_family
 
 __all__ = ["STEPS", "FAMILIES", "jacobian_grid", "jacobian_signs", "round_trip_errors", "measure", "verdict"]
 
 STEPS = (16, 64, 256, 1024)
-FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 
 
 def jacobian_grid(model: PathModel, t: float = 0.5, n: int = 41, lim: float = 3.0) -> torch.Tensor:
@@ -78,19 +77,11 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     steps = 800 if quick else 3000
     out = {"train_steps": steps, "families": {}}
     with one_thread():  # tiny networks: one CPU thread is fastest, and does not stall on a busy machine
-        for name, spec in FAMILIES.items():
-            out["families"][name] = _measure_family(spec, steps, seed, progress)
+        for name in FAMILIES:
+            ema = train_family(name, "moons", steps=steps, seed=seed, progress=progress,
+                               init=derive_seed(seed, "claims", "invertibility", name))
+            out["families"][name] = {"jacobian": jacobian_signs(ema), "round_trip": round_trip_errors(ema, seed=seed)}
     return out
-
-
-def _measure_family(spec, steps: int, seed: int, progress: bool) -> dict:
-    """Train the course's MLP on moons for one family (path, prediction, objective) and measure its EMA model."""
-    schedule, parametrization, objective = spec
-    with config.seeded(derive_seed(seed, "claims", "invertibility", objective)):
-        model = PathModel(MLP(2, 64, 3), schedule, parametrization)
-    run = train(model, "moons", objective, steps=steps, seed=seed, device="cpu", progress=progress)
-    ema = run.ema.requires_grad_(False).eval()
-    return {"jacobian": jacobian_signs(ema), "round_trip": round_trip_errors(ema, seed=seed)}
 
 
 def verdict(result: dict) -> dict:

@@ -16,16 +16,13 @@ import torch
 from ... import config
 from ..._io import one_thread
 from ...metrics import wasserstein2
-from ...models import MLP, PathModel
 from ...samplers import sample
-from ...training import train
 from ..common import derive_seed
-from .reference import moons_reference
+from .families import FAMILIES, moons_reference, train_family
 
 __all__ = ["WIDTHS", "FAMILIES", "measure", "verdict"]
 
 WIDTHS = (16, 32, 64, 128, 256)
-FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 
 
 def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) -> dict:
@@ -37,14 +34,12 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     with one_thread():
         for s in seeds:
             x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "scaling", "x0")))
-            for family, (schedule, parametrization, objective) in FAMILIES.items():
+            for family in FAMILIES:
                 for width in WIDTHS:
                     for steps in budgets:
-                        with config.seeded(derive_seed(s, "scaling", family, width)):
-                            model = PathModel(MLP(2, width, 3), schedule, parametrization)
-                        params = sum(p.numel() for p in model.parameters())
-                        ema = train(model, "moons", objective, steps=steps, seed=s, device="cpu",
-                                    progress=progress).ema.eval()
+                        ema = train_family(family, "moons", steps=steps, seed=s, width=width, progress=progress,
+                                           init=derive_seed(s, "scaling", family, width))
+                        params = sum(p.numel() for p in ema.parameters())
                         w100 = min(wasserstein2(sample(ema, x0, sm, 100).samples, ref) for sm in ("euler", "heun"))
                         w8 = wasserstein2(sample(ema, x0, "euler", 8).samples, ref)
                         rows.append({"family": family, "width": width, "params": params, "steps": steps, "seed": s,

@@ -15,17 +15,14 @@ import torch
 from ... import config
 from ..._io import one_thread
 from ...metrics import wasserstein2
-from ...models import MLP, PathModel
 from ...samplers import sample
 from ...train_config import TrainingDiverged
-from ...training import train
 from ..common import derive_seed
-from .reference import moons_reference
+from .families import FAMILIES, mean_where, moons_reference, train_family
 
 __all__ = ["LRS", "FAMILIES", "GOOD", "FAILED", "failed", "measure", "verdict"]
 
 LRS = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
 GOOD = 1.5  # within this factor of the family's best W2
 FAILED = 10.0  # a run whose W2 is above this factor times the floor failed (or its loss diverged: W2 None)
 
@@ -39,24 +36,17 @@ def measure(quick: bool | None = None, seed: int = 0, progress: bool = False) ->
     with one_thread():
         for s in seeds:
             x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(derive_seed(s, "tuning", "x0")))
-            for family, (schedule, parametrization, objective) in FAMILIES.items():
+            for family in FAMILIES:
                 for lr in LRS:
-                    with config.seeded(derive_seed(s, "tuning", family)):  # the same initial weights at every lr
-                        model = PathModel(MLP(2, 64, 3), schedule, parametrization)
-                    try:
-                        ema = train(model, "moons", objective, steps=steps, lr=lr, seed=s, device="cpu",
-                                    progress=progress).ema.eval()
+                    try:  # the same initial weights at every lr
+                        ema = train_family(family, "moons", steps=steps, seed=s, lr=lr, progress=progress,
+                                           init=derive_seed(s, "tuning", family))
                         out = sample(ema, x0, "euler", 100).samples
                         w2 = wasserstein2(out, ref) if bool(torch.isfinite(out).all()) else None
                     except TrainingDiverged:
                         w2 = None
                     rows.append({"family": family, "lr": lr, "seed": s, "w2": w2})
     return {"train_steps": steps, "n": n, "seeds": list(seeds), "floor_w2": floor, "rows": rows}
-
-
-def _mean_w2(result: dict, family: str, lr: float) -> float | None:
-    vals = [r["w2"] for r in result["rows"] if (r["family"], r["lr"]) == (family, lr)]
-    return None if not vals or any(v is None for v in vals) else sum(vals) / len(vals)
 
 
 def failed(row: dict, floor: float) -> bool:
@@ -69,7 +59,7 @@ def verdict(result: dict) -> dict:
     more often; holds if it is good over fewer and fails more; partly otherwise."""
     good, fails, best = {}, {}, {}
     for family in FAMILIES:
-        means = {lr: _mean_w2(result, family, lr) for lr in LRS}
+        means = {lr: mean_where(result["rows"], "w2", family=family, lr=lr) for lr in LRS}
         best[family] = min(v for v in means.values() if v is not None)
         good[family] = [lr for lr, v in means.items() if v is not None and v <= GOOD * best[family]]
         fails[family] = sorted({r["lr"] for r in result["rows"] if r["family"] == family
