@@ -1,4 +1,4 @@
-r"""Two-dimensional toy data sets, and points from your own array.
+r"""Two-dimensional toy data sets, and points from your own array, word or picture.
 
 Every data set is the data distribution ``p_1`` at ``t = 1`` (``t = 0`` is standard Gaussian
 noise). All of them share one scale so that one set of training settings works for all:
@@ -16,6 +16,7 @@ Sampling is fully vectorized and draws all randomness from one ``torch.Generator
 
 Each entry of :data:`DATASETS` is a function ``f(n, generator=None, dtype=torch.float32)``
 returning a tensor of shape ``(n, 2)`` on the generator's device (CPU without one).
+Your own data: :func:`from_text` and :func:`from_image` (from :mod:`fmlearn.drawn_data`) return such points.
 """
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_positive_int
+from .drawn_data import from_image, from_text
 
-__all__ = ["DATASETS", "sample_data", "dataset_names", "ArrayData"]
+__all__ = ["DATASETS", "sample_data", "dataset_names", "ArrayData", "from_text", "from_image"]
 
 
 def _device(generator: torch.Generator | None) -> torch.device:
