@@ -3,7 +3,8 @@ samples riding a vector field (:func:`animate_field`).
 
 They are plotly figures with frames, a slider and a play button, and play in JupyterLab, VS Code, Colab and
 on a static HTML page alike. Their static twins are :func:`fmlearn.teaching.plotting.plot_path_snapshots`
-and :func:`fmlearn.teaching.plotting.plot_trajectories`.
+and :func:`fmlearn.teaching.plotting.plot_trajectories`. Save any of these for slides with
+:func:`fmlearn.teaching.export.save_animation` (a GIF or MP4, drawn with matplotlib).
 """
 from __future__ import annotations
 

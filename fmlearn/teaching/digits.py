@@ -5,7 +5,8 @@ scaling, ``x = pixels / 127.5 - 1``); they are shown black on white (ink = 1 dra
 
 * :func:`tile` puts N images in rows of ``ncol`` as one array;
 * :func:`plot_grids` draws several tiled grids side by side (a static figure);
-* :func:`animate_digits` is a plotly animation of trajectories (K+1, N, 1, H, W), noise to digit;
+* :func:`animate_digits` is a plotly animation of trajectories (K+1, N, 1, H, W), noise to digit (save it
+  for slides with :func:`fmlearn.teaching.export.save_animation`);
 * :func:`image_explorer` is an interactive explorer (any controls, e.g. model / sampler / NFE, or
   digit / guidance scale) over precomputed images, with a static twin like every explorer in
   :mod:`fmlearn.teaching.widgets`.
