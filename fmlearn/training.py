@@ -62,7 +62,7 @@ class TrainResult:
 def train(model: PathModel, data, objective: Objective | str | None = "fm", *, steps: int | None = None,
           settings: TrainConfig | None = None, device=None, progress: bool = True,
           checkpoint: str | Path | None = None, checkpoint_every: int | None = None, resume: bool = True,
-          lr_decay: bool = False, **overrides) -> TrainResult:
+          lr_decay: bool = False, callback=None, **overrides) -> TrainResult:
     """Train ``model`` on fresh batches of ``data`` with Adam, keeping an EMA of the weights.
 
     Args:
@@ -96,6 +96,9 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
             (sets ``lr_decay_steps = steps``; :meth:`Trainer.current_lr`); the default keeps it constant.
             With labelled data, ``label_dropout=0.1`` also teaches the network the unconditional model that
             classifier-free guidance needs (see :mod:`fmlearn.guidance`).
+        callback: called as ``callback(trainer, done)`` with the :class:`Trainer` after every step (``done``
+            False) and once after the last (``done`` True, losses checked); e.g. a live view of the run,
+            :class:`fmlearn.teaching.live.LiveTraining`. It must be cheap or decide itself how often to work.
 
     Returns:
         a :class:`TrainResult`. An interrupted run keeps its checkpoint; calling ``train`` again
@@ -130,6 +133,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
                                      desc="train", unit="step") as bar:
             for i in range(start, steps):
                 trainer.step()
+                if callback is not None:
+                    callback(trainer, False)
                 if path is not None and (i + 1) % every == 0 and i + 1 < steps:
                     trainer.save(path)
                 if progress and ((i + 1) % report == 0 or i + 1 == steps):
@@ -137,6 +142,8 @@ def train(model: PathModel, data, objective: Objective | str | None = "fm", *, s
                     bar.set_postfix_str(f"loss={sum(recent) / len(recent):.4f}", refresh=False)
                     bar.update(i + 1 - bar.n)
             trainer.finish()
+            if callback is not None:
+                callback(trainer, True)
     finally:
         model.eval()
     seconds = time.perf_counter() - t0

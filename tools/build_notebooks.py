@@ -6,6 +6,9 @@ a line ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown cell whose li
 Edit the source, run ``python tools/build_notebooks.py``, commit both; tests/test_notebooks.py fails
 when a notebook and its source disagree. Notebooks are written without outputs (CI executes them).
 
+It also writes the README's notebook table (between the ``notebook-table`` markers) from
+:data:`fmlearn.teaching.course.NOTEBOOKS`, the table notebook 00's map is made from.
+
 Usage: python tools/build_notebooks.py [--check]
 """
 from __future__ import annotations
@@ -58,9 +61,32 @@ def dumps(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+README = ROOT / "README.md"
+START, END = "<!-- notebook-table:start (made by tools/build_notebooks.py from fmlearn/teaching/course.py) -->", \
+    "<!-- notebook-table:end -->"
+
+
+def readme_text(text: str) -> str:
+    """The README with its notebook table replaced by :func:`fmlearn.teaching.course.readme_table`."""
+    from fmlearn.teaching.course import readme_table
+
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md lacks the markers {START!r} and {END!r} around the notebook table.")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{readme_table()}\n{END}{tail}"
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
+    readme = README.read_text(encoding="utf-8")
+    if readme_text(readme) != readme:
+        if check:
+            stale.append("README.md (notebook table)")
+        else:
+            README.write_text(readme_text(readme), encoding="utf-8")
+            print("wrote README.md (notebook table)")
     for src in sorted(SRC.glob("*.py")):
         out = OUT / (src.stem + ".ipynb")
         text = dumps(build(src.read_text(encoding="utf-8")))

@@ -68,8 +68,8 @@ def exercise(number: str | None, signature: str, inputs: Callable, mistakes: dic
     return register
 
 
-_MODULES = ("paths", "diffusion", "flow_matching", "two_sides", "solvers", "straight_paths", "likelihood", "mnist",
-            "guidance", "verdict")  # one per notebook, 01 to 10
+_MODULES = ("welcome", "paths", "diffusion", "flow_matching", "two_sides", "solvers", "straight_paths", "likelihood",
+            "mnist", "guidance", "verdict")  # one per notebook, 00 to 10
 
 
 def specs() -> dict[str, Spec]:
