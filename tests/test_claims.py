@@ -51,7 +51,7 @@ def test_invertibility_verdict_rules():
 def test_determinism_verdict_rules():
     def row(model, nfe, winner):
         return {"model": model, "nfe": nfe, "ode": "euler", "ode_w2": 0.2, "sde": "ddpm", "sde_w2": 0.3,
-                "winner": winner}
+                "ode_ms": 4.0, "sde_ms": 4.0, "winner": winner}
     base = {"floor_w2": 0.1}
     assert determinism.verdict({**base, "rows": [row("fm", 100, "ode"), row("diffusion", 100, "ode")]})[
         "verdict"] == "holds"
@@ -140,6 +140,25 @@ def test_data_size_verdict_compares_the_families_at_each_size():
     assert data_size.verdict(result(lambda n: 1.5 if n == 16 else 0.5))["verdict"] == "partly"
 
 
+def test_snapshots_of_one_run_equal_separate_runs():
+    from fmlearn.experiments.claims.families import train_family, train_family_snapshots
+    points = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    snaps = train_family_snapshots("diffusion", points, at=(7, 20), seed=3, init=5, width=8)
+    assert sorted(snaps) == [7, 20]
+    for steps, snap in snaps.items():
+        alone = train_family("diffusion", points, steps=steps, seed=3, init=5, width=8)
+        for a, b in zip(snap.parameters(), alone.parameters()):
+            assert torch.equal(a, b)
+
+
+def test_memorization_text_reports_each_family_and_the_fresh_baseline():
+    rows = [{"family": f, "n": 16, "seed": 0, "steps": k, "copies": c, "w2": 0.2}
+            for f, cs in (("fm", (0.1, 0.5)), ("diffusion", (0.2, 0.9))) for k, c in zip((10, 100), cs)]
+    memo = {"sizes": [16], "steps": [10, 100], "seeds": [0], "rows": rows, "fresh": [{"n": 16, "seed": 0, "fresh": 0.05}]}
+    assert data_size.memorization_text(memo) == ("copies after 10/100 steps: n=16: fm 0.10/0.50, diffusion "
+                                                 "0.20/0.90 (fresh 0.05)")
+
+
 def test_scaling_verdict_compares_what_width_buys_each_family():
     def result(fm_gain, diffusion_gain):  # W2(16) / W2(256) per family
         rows = []
@@ -166,6 +185,25 @@ def test_command_line_runs_every_claim_and_writes_the_verdicts(tmp_path, capsys)
     # the shipped races decide claims 2, 7 and 9 the same way in quick and full mode
     by = {c["id"]: c["verdict"] for c in result["claims"]}
     assert by["1"] == "does not hold" and by["2"] == "does not hold" and by["7"] == "holds" and by["9"] == "partly"
+
+
+def test_only_measures_the_named_claims_again_and_keeps_the_others(tmp_path):
+    from fmlearn.experiments.claims import precomputed, run_claims
+    shipped = precomputed()
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(shipped))
+    result = run_claims(quick=False, json_path=path, progress=False, only="9")  # from shipped races: no training
+    by = {c["id"]: c for c in result["claims"]}
+    assert [c["id"] for c in result["claims"]] == list(CLAIMS)
+    assert all(by[c["id"]] == c for c in shipped["claims"] if c["id"] != "9")
+    assert by["9"]["verdict"] == bottom_line.verdict(bottom_line.measure())["verdict"]
+    assert json.loads(path.read_text())["claims"][8]["measured"] == by["9"]["measured"]
+    with pytest.raises(ValueError, match="unknown claim"):
+        run_claims(quick=False, json_path=path, progress=False, only="12")
+    with pytest.raises(ValueError, match="quick=True"):
+        run_claims(quick=True, json_path=path, progress=False, only="9")
+    with pytest.raises(ValueError, match="run every claim once first"):
+        run_claims(quick=False, json_path=tmp_path / "none.json", progress=False, only="9")
 
 
 def test_shipped_verdicts_follow_from_their_shipped_measurements():

@@ -47,3 +47,22 @@ def test_every_fmlearn_command_on_the_page_parses():
             parser.parse_args(shlex.split(command))
         except SystemExit:
             pytest.fail(f"{PAGE.name} shows `python -m fmlearn {command}`, which the command line refuses")
+
+
+def _seconds(cell: str):
+    found = re.match(r"\s*(\d+) s\s*$", cell)
+    return None if found is None else int(found.group(1))
+
+
+def test_runtimes_and_the_lecture_path_agree_with_the_course_map(page):
+    """The page's runtime table and 90-minute path say what fmlearn.teaching.course says (README, notebook 00)."""
+    from fmlearn.teaching.course import NOTEBOOKS, PATHS
+    rows = {m.group(1): (m.group(2), m.group(3)) for m in
+            re.finditer(r"^\| (\d\d_\w+) \| ([^|]+) \| ([^|]+) \| [^|]+ \|$", page, re.M)}
+    for nb in NOTEBOOKS:
+        full, quick = rows[nb.name]
+        assert (_seconds(full), _seconds(quick)) == (None if nb.full_s is None else round(nb.full_s),
+                                                     None if nb.quick_s is None else round(nb.quick_s)), nb.name
+    lecture = page.split("### One 90-minute lecture", 1)[1].split("###", 1)[0]
+    order = re.findall(r"^\| \d+ \| (\d\d)_\w+ \|", lecture, re.M)
+    assert order == [number for number, _ in PATHS["90-minute lecture"][1]]

@@ -138,10 +138,12 @@ def plot_fidelity(result: dict):
 
 def plot_data_size(result: dict):
     """W2 to fresh data against the training-set size for both families (fresh data every step at the right),
-    and the share of samples that copy a training point, beside fresh data and a perfect memorizer."""
+    and the share of samples that copy a training point, beside fresh data and a perfect memorizer; with a
+    memorization study in ``result``, a third panel: the copy share against the training steps."""
     from ..experiments.claims import data_size
 
-    fig, axes = new_figure(1, 2, panel=3.3)
+    memo = result.get("memorization")
+    fig, axes = new_figure(1, 3 if memo else 2, panel=3.3)
     sizes = list(data_size.SIZES)
     xs = sizes + [sizes[-1] * 4]  # fresh data drawn at the right, one step further
     for i, family in enumerate(data_size.FAMILIES):
@@ -150,18 +152,30 @@ def plot_data_size(result: dict):
         copies = [np.mean([r["copies"] for r in result["rows"] if (r["family"], r["n"]) == (family, n)]) for n in sizes]
         axes[0, 1].plot(sizes, copies, "o-", color=f"C{i}", label=family)
     fresh = [np.mean([b["fresh"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
-    memo = [np.mean([b["memorizer"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
+    memorizer = [np.mean([b["memorizer"] for b in result["baselines"] if b["n"] == n]) for n in sizes]
     axes[0, 1].plot(sizes, fresh, "k:", label="fresh data")
-    axes[0, 1].plot(sizes, memo, "k--", label="perfect memorizer")
+    axes[0, 1].plot(sizes, memorizer, "k--", label="perfect memorizer")
     axes[0, 0].set(xscale="log", yscale="log", xlabel="training points", ylabel="W2 to fresh data",
                    title="quality against data")
     axes[0, 0].set_xticks(xs, [str(n) for n in sizes] + ["fresh"], fontsize=7)  # after the log scale, which resets them
     axes[0, 0].minorticks_off()
     axes[0, 1].set(xscale="log", ylim=(-0.05, 1.05), xlabel="training points", ylabel="share of copies",
                    title="memorization (copy share)")
+    if memo:
+        ax = axes[0, 2]
+        for j, n in enumerate(memo["sizes"]):
+            style = ("-", "--", "-.")[j % 3]
+            for i, family in enumerate(data_size.FAMILIES):
+                y = [np.mean([r["copies"] for r in memo["rows"] if (r["family"], r["n"], r["steps"]) == (family, n, k)])
+                     for k in memo["steps"]]
+                ax.plot(memo["steps"], y, "o" + style, color=f"C{i}", ms=3, label=f"{family}, n={n}")
+            ax.axhline(np.mean([b["fresh"] for b in memo["fresh"] if b["n"] == n]), color="k", ls=style, lw=0.7,
+                       alpha=0.5, label=f"fresh data, n={n}")
+        ax.set(xscale="log", ylim=(-0.05, 1.05), xlabel="training steps", ylabel="share of copies",
+               title="memorization grows with training")
     for ax in axes[0]:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7 if memo else 8)
     return fig
 
 

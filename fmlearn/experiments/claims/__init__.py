@@ -67,7 +67,7 @@ CLAIMS: dict[str, tuple[str, str | None, str, str]] = {
 
 
 def run_claims(quick: bool | None = None, json_path: str | Path | None = None, progress: bool = True,
-               seed: int = 0) -> dict:
+               seed: int = 0, only=None) -> dict:
     """Measure every claim that has an experiment and compute its verdict.
 
     Args:
@@ -75,6 +75,9 @@ def run_claims(quick: bool | None = None, json_path: str | Path | None = None, p
         json_path: also write the result there (atomically).
         progress: a progress bar over the claims.
         seed: the seed of the live experiments.
+        only: ids of the claims to measure again (e.g. ``("4", "9")``); the others are kept from the run already
+            at ``json_path``, which must exist and have the same budgets and seed. ``seconds`` is then the sum
+            of the claims' own times.
 
     Returns:
         ``{"quick", "claims": [{"id", "claim", "verdict", "measured", "literature", "notebooks", "result",
@@ -83,10 +86,14 @@ def run_claims(quick: bool | None = None, json_path: str | Path | None = None, p
     from tqdm.auto import tqdm
 
     quick = config.quick_mode() if quick is None else bool(quick)
+    kept = _kept_claims(only, json_path, quick, seed)
     t0 = time.perf_counter()
     out = []
     for cid, (claim, module, literature, notebooks) in tqdm(CLAIMS.items(), desc="claims", unit="claim",
                                                             disable=not progress):
+        if cid in kept:
+            out.append(kept[cid])
+            continue
         entry = {"id": cid, "claim": claim, "literature": literature, "notebooks": notebooks}
         start = time.perf_counter()
         if module is None:
@@ -98,11 +105,31 @@ def run_claims(quick: bool | None = None, json_path: str | Path | None = None, p
             entry.update(mod.verdict(result), result=result)
         entry["seconds"] = time.perf_counter() - start
         out.append(entry)
-    result = {"quick": quick, "seed": seed, "claims": out, "machine": machine_info(),
-              "seconds": time.perf_counter() - t0}
+    seconds = sum(c["seconds"] for c in out) if only else time.perf_counter() - t0
+    result = {"quick": quick, "seed": seed, "claims": out, "machine": machine_info(), "seconds": seconds}
     if json_path is not None:
         write_json(json_path, result)
     return json_safe(result)
+
+
+def _kept_claims(only, json_path, quick: bool, seed: int) -> dict[str, dict]:
+    """The entries of the run at ``json_path`` that ``only`` does not ask to measure again (id -> entry)."""
+    import json
+
+    if not only:
+        return {}
+    only = [str(c).strip() for c in (only.split(",") if isinstance(only, str) else only)]
+    unknown = [c for c in only if c not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claim id(s) {unknown}; the claims are {', '.join(CLAIMS)}.")
+    if json_path is None or not Path(json_path).is_file():
+        raise ValueError("only= measures some claims again and keeps the others from an earlier run: give the "
+                         "json_path of that run (it does not exist yet: run every claim once first).")
+    old = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    if old.get("quick") != quick or old.get("seed") != seed:
+        raise ValueError(f"{json_path} was run with quick={old.get('quick')}, seed={old.get('seed')}, not "
+                         f"quick={quick}, seed={seed}: measure every claim again, or match its settings.")
+    return {c["id"]: c for c in old["claims"] if c["id"] not in only and c["id"] in CLAIMS}
 
 
 def precomputed() -> dict:
@@ -141,12 +168,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", default=None,
                         help="small training budgets for the live experiments; default: FMLEARN_QUICK")
     parser.add_argument("--seed", type=int, default=0, help="seed of the live experiments (default 0)")
+    parser.add_argument("--only", metavar="IDS", default=None,
+                        help="comma-separated claim ids to measure again, keeping the others from --json's file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args) -> int:
     """Run ``python -m fmlearn claims`` from its parsed arguments; print the verdicts."""
-    result = run_claims(args.quick, json_path=args.json, progress=not args.no_progress, seed=args.seed)
+    result = run_claims(args.quick, json_path=args.json, progress=not args.no_progress, seed=args.seed,
+                        only=args.only)
     print(format_verdicts(result))
     if args.json:
         print(f"wrote {args.json}")

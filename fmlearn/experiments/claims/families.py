@@ -2,6 +2,8 @@
 moons reference they are scored against, and the mean of a measurement over matching rows."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
@@ -10,10 +12,12 @@ from ...data import sample_data
 from ...losses import Objective
 from ...metrics import wasserstein2
 from ...models import MLP, PathModel
+from ...train_config import TrainConfig
+from ...trainer import Trainer
 from ...training import train
 from ..common import derive_seed
 
-__all__ = ["FAMILIES", "train_family", "moons_reference", "mean_where"]
+__all__ = ["FAMILIES", "train_family", "train_family_snapshots", "moons_reference", "mean_where"]
 
 #: family -> (path, what the network predicts, loss preset): the course's flow matching and diffusion
 FAMILIES = {"fm": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
@@ -30,12 +34,34 @@ def train_family(family: str, data, *, steps: int, seed: int, init: int, width: 
         objective: default the family's preset.
         settings: fields of :class:`~fmlearn.train_config.TrainConfig`, e.g. ``lr``.
     """
-    schedule, parametrization, preset = FAMILIES[family]
-    with config.seeded(init):
-        model = PathModel(MLP(2, width, 3), schedule, parametrization)
+    model, preset = _build(family, width, init)
     run = train(model, data, preset if objective is None else objective, steps=steps, seed=seed, device="cpu",
                 progress=progress, **settings)
     return run.ema.eval()
+
+
+def train_family_snapshots(family: str, data, *, at: tuple[int, ...], seed: int, init: int, width: int = 64,
+                           **settings) -> dict[int, PathModel]:
+    """One training run of :func:`train_family`, with a copy of its EMA model taken after each number of steps in
+    ``at``: ``{steps: ema model}``. The snapshot after ``k`` steps equals ``train_family(..., steps=k)`` exactly
+    (same weights, data, noise and times; tested), so one run of ``max(at)`` steps replaces ``len(at)`` runs."""
+    model, preset = _build(family, width, init)
+    trainer = Trainer(model, data, preset, TrainConfig.of(None, seed=seed, **settings), device="cpu")
+    marks, out = set(at), {}
+    with trainer.threads():
+        for i in range(max(marks)):
+            trainer.step()
+            if i + 1 in marks:
+                trainer.finish()
+                out[i + 1] = copy.deepcopy(trainer.ema).eval()
+    return out
+
+
+def _build(family: str, width: int, init: int) -> tuple[PathModel, str]:
+    """A fresh model of ``family`` (weights drawn under ``seeded(init)``) and its loss preset."""
+    schedule, parametrization, preset = FAMILIES[family]
+    with config.seeded(init):
+        return PathModel(MLP(2, width, 3), schedule, parametrization), preset
 
 
 def moons_reference(purpose: str, seed: int, n: int, repeats: int = 3) -> tuple[Tensor, float]:
