@@ -33,7 +33,7 @@ def test_the_final_frame_shows_the_trained_model_and_is_the_static_twin():
     offsets = twin._fmlearn_artists["points"]["fm"].get_offsets()
     np.testing.assert_allclose(np.asarray(offsets), expected, atol=1e-6)
     line = twin._fmlearn_artists["lines"]["fm"]
-    assert len(line.get_xdata()) == 120 - 50 + 1  # running mean over 50 steps
+    assert len(line.get_xdata()) == 120 - 12 + 1  # running mean over a tenth of the 120 steps
     assert twin.axes[0].get_title() == "fm: step 120"
 
 
@@ -94,3 +94,13 @@ def test_bad_arguments_are_refused_clearly():
         LiveTraining(["a"], budget=0)
     with pytest.raises(ValueError, match="unknown run 'b'"):
         LiveTraining(["a"]).callback("b")
+
+
+def test_each_run_may_have_its_own_reference():
+    a, b = torch.zeros(5, 2), torch.ones(7, 2)
+    view = LiveTraining(["a", "b"], reference={"a": a, "b": b})
+    assert view.reference["a"].shape == (5, 2) and view.reference["b"].shape == (7, 2)
+    grey = [c for c in view.fig.axes[1].collections if len(c.get_offsets()) == 7]
+    assert grey, "run b's panel shows its own reference"
+    with pytest.raises(ValueError, match="unknown run"):
+        LiveTraining(["a"], reference={"c": a})

@@ -52,13 +52,13 @@ class LiveTraining:
 
     Args:
         runs: the names of the runs (one samples panel each), in order.
-        reference: data points (N, 2) drawn in grey under 2D samples (optional).
+        reference: data points (N, 2) drawn in grey under 2D samples (optional), or a dict run name -> points.
         n_samples: samples per refresh (2D; images: ``n_images``).
         nfe: Euler steps of each refresh's sampling.
         budget: largest share of the training time spent refreshing (0 < budget <= 1).
         seed: seed of the fixed noise.
         n_images: images per panel for image models (a tile of ``n_images`` digits).
-        smooth: window of the running mean of the loss curve.
+        smooth: window of the running mean of the loss curve (at most a tenth of the steps so far).
         dpi, panel: resolution and panel size (inches) of the live image.
     """
 
@@ -71,7 +71,11 @@ class LiveTraining:
         if not 0 < budget <= 1:
             raise ValueError(f"budget is a share of the training time, in (0, 1]; got {budget!r}.")
         self.runs = {name: _Run() for name in runs}
-        self.reference = None if reference is None else P.points_2d(reference, "reference")
+        refs = reference if isinstance(reference, dict) else {name: reference for name in runs}
+        unknown = sorted(set(refs) - set(runs))
+        if unknown:
+            raise ValueError(f"reference for unknown run(s) {unknown}; the runs are {runs}.")
+        self.reference = {name: P.points_2d(ref, "reference") for name, ref in refs.items() if ref is not None}
         self.n_samples, self.nfe, self.budget, self.seed = n_samples, nfe, budget, seed
         self.n_images, self.smooth, self.lim, self.panel, self.dpi = n_images, smooth, lim, panel, dpi
         self.refreshes = 0
@@ -159,8 +163,8 @@ class LiveTraining:
         axes = fig.subplots(1, len(self.runs) + 1, squeeze=False)[0]
         art = {"axes": axes, "points": {}, "images": {}, "lines": {}}
         for ax, name in zip(axes, self.runs):
-            if self.reference is not None:
-                P.scatter(ax, self.reference, color="#bbbbbb", alpha=0.4, lim=self.lim)
+            if name in self.reference:
+                P.scatter(ax, self.reference[name], color="#bbbbbb", alpha=0.4, lim=self.lim)
             art["points"][name] = P.scatter(ax, np.zeros((0, 2)), lim=self.lim)
             P.style_axes(ax, self.lim, f"{name}: waiting")
         loss = axes[-1]
@@ -181,12 +185,12 @@ class LiveTraining:
                 continue
             ax.set_title(f"{name}: step {run.step}", fontsize=9)
             if run.samples.ndim > 2:  # images (N, 1, H, W) in [-1, 1]: a tile (values in [0, 1]) replaces the scatter
-                from .digits import tile
+                from .digits import CMAP, tile
                 picture = tile(run.samples, ncol=int(np.ceil(np.sqrt(len(run.samples)))))
                 if name not in art["images"]:
                     ax.clear()
                     ax.set_axis_off()
-                    art["images"][name] = ax.imshow(picture, cmap="gray", vmin=0, vmax=1)
+                    art["images"][name] = ax.imshow(picture, cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
                     ax.set_title(f"{name}: step {run.step}", fontsize=9)
                 art["images"][name].set_data(picture)
             else:
@@ -195,7 +199,7 @@ class LiveTraining:
         for name, run in self.runs.items():
             if run.losses:
                 y = np.asarray(run.losses, dtype=np.float64)
-                k = min(self.smooth, len(y))
+                k = max(1, min(self.smooth, len(y) // 10))  # short runs: a shorter window
                 mean = np.convolve(y, np.ones(k) / k, mode="valid")  # running mean over k steps
                 art["lines"][name].set_data(np.arange(k, len(y) + 1), mean)
                 top, low = max(top, mean.max()), min(low, mean[mean > 0].min(initial=np.inf))

@@ -27,6 +27,7 @@ if "google.colab" in sys.modules:
 
 import math
 import torch
+from IPython.display import display
 
 from fmlearn import config, frechet
 from fmlearn.samplers import ddim_as_euler, sample
@@ -37,6 +38,7 @@ from fmlearn.mnist import models as mnist_models
 from fmlearn.experiments import mnist_race, seeds
 from fmlearn.teaching import digits, result_plots
 from fmlearn.teaching.exercises import check
+from fmlearn.teaching.live import LiveTraining
 
 # threads=None: all CPU cores (convolutions on 28x28 images gain from them; the 2D notebooks use one)
 SEED, DEVICE, QUICK = config.notebook_setup(seed=0, threads=None)
@@ -87,17 +89,19 @@ assert torch.allclose(ours, theirs)
 # %% [markdown]
 # ## 3. Training, live and shipped
 #
-# A short live run shows the loop working (progress bar, EMA; a few hundred steps make blobs, not digits).
+# A short live run shows the loop working (EMA, a live panel of samples and loss; a few hundred steps make
+# blobs, not digits).
 # *About 20 s in quick mode, 1 minute otherwise.*
 
 # %%
 steps = config.budget(400, 100)
+view = LiveTraining(["flow matching, live run"], n_images=16, nfe=20, seed=SEED)  # samples: Euler, NFE 20
+display(view)
 live = train(mnist_models.build_mnist_model("fm", seed=SEED), train_digits, "fm", steps=steps, batch_size=64,
-             lr=mnist_models.SETTINGS.lr, seed=SEED, progress=False)
+             lr=mnist_models.SETTINGS.lr, seed=SEED, progress=False, callback=view.callback("flow matching, live run"))
 print(f"{live.steps} steps in {live.seconds:.0f} s; loss {live.history[:20].mean():.3f} -> {live.history[-20:].mean():.3f}")
 assert live.history[-20:].mean() < live.history[:20].mean()
-blobs = sample(live.ema, live.ema.noise(16, generator=torch.Generator().manual_seed(SEED)), "euler", 20).samples
-digits.plot_grids({f"after {steps} steps (Euler, NFE 20)": blobs}, ncol=8, panel=4.0)
+view.static()  # the static twin: the final frame, 16 samples after the last step
 
 # %% [markdown]
 # The real models ship with the package: one command trained each on a 2-core CPU, and its record stores that
