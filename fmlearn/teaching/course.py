@@ -44,7 +44,7 @@ class Notebook:
 NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("00_welcome", "Welcome",
              "the course's question; train flow matching and diffusion live on your own word or picture; the map "
-             "of the course, how to run it, how exercises are checked", None, None),
+             "of the course, how to run it, how exercises are checked", 49, 20),
     Notebook("01_probability_paths", "Probability paths",
              "noise-to-data paths `x_t = alpha_t x_1 + sigma_t x_0`; linear vs variance-preserving schedules and "
              "their SNR; conditional vs marginal path; path explorer and animation", 8, 7),

@@ -122,10 +122,12 @@ class WelcomeDemo:
         display(self.view)
         self.models = train_families(points, steps=steps or self.steps.value, families=families, seed=self.seed,
                                      view=self.view)
+        print(f"trained {', '.join(families)} for {steps or self.steps.value} steps each; the live view refreshed "
+              f"{self.view.refreshes} times, {100 * self.view.overhead:.1f}% of the time")
         x0 = torch.randn(300, 2, generator=torch.Generator().manual_seed(self.seed + 1))
         for name, model in self.models.items():
             result = sample(model, x0, "euler", 40, return_trajectory=True)
-            display(animate_field(model, result, max_frames=21, n_particles=300,
+            display(animate_field(model, result, max_frames=16, n=11, n_particles=300,
                                   title=f"{name}: samples ride the learned field"))
         return self.models
 
