@@ -29,7 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 CONDA_FILES = ["environment.yml", "binder/environment.yml"]
 # pip name -> names that conda-forge packages it under
-CONDA_NAMES = {"torch": {"pytorch", "pytorch-cpu"}}
+CONDA_NAMES = {"torch": {"pytorch", "pytorch-cpu"}, "matplotlib": {"matplotlib", "matplotlib-base"}}
+#: the exact versions binder/environment.yml pins, each read from its conda-forge feedstock (see that file)
+BINDER_PINS = {"python": "3.11", "pytorch-cpu": "2.13.0", "numpy": "2.4.6", "scipy": "1.17.1",
+               "matplotlib-base": "3.11.0", "plotly": "6.6.0", "ipywidgets": "8.1.8", "tqdm": "4.70.0",
+               "jupyterlab": "4.5.6", "torchdiffeq": "0.2.5"}
 
 
 def _norm(name: str) -> str:
@@ -66,7 +70,16 @@ def _conda_dependencies(path: str) -> dict[str, Version | None]:
     return found
 
 
-@pytest.mark.parametrize("path", CONDA_FILES)
+def test_binder_pins_exactly_the_verified_versions_each_at_least_the_minimum():
+    conda = _conda_dependencies("binder/environment.yml")
+    assert {name: str(v) for name, v in conda.items() if name != "pip"} == BINDER_PINS
+    for req in _runtime_requirements():
+        names = CONDA_NAMES.get(_norm(req.name), {_norm(req.name)})
+        pinned = [conda[n] for n in names if n in conda]
+        assert pinned and req.specifier.contains(str(pinned[0])), f"binder pins {req.name} {pinned} outside {req}"
+
+
+@pytest.mark.parametrize("path", ["environment.yml"])
 def test_conda_files_list_every_runtime_dependency_with_the_same_minimum(path):
     conda = _conda_dependencies(path)
     problems = []
