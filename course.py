@@ -6,6 +6,9 @@
                              every notebook in notebooks/); extra arguments go to pytest,
                              e.g.  python course.py test -k schedules
     python course.py setup   set everything up, nothing else
+    python course.py browser every notebook in JupyterLab in headless Chromium (Run All, then the
+                             widgets and animations are moved and checked; tools/browser_check.py);
+                             --gallery also refreshes docs/gallery/
 
 Setup is idempotent and takes a second when there is nothing to do:
 
@@ -188,10 +191,28 @@ def cmd_setup(args: list[str]) -> int:
     return 0
 
 
+def running_as_root() -> bool:
+    """True for the superuser on POSIX (containers, cloud VMs); Windows has no geteuid."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def cmd_lab(args: list[str]) -> int:
     setup()
+    if running_as_root() and "--allow-root" not in args:
+        # Jupyter refuses to start as root with a one-line message and exit code 1 unless told it is wanted.
+        say("running as root (a container or cloud VM?): passing --allow-root to jupyter lab")
+        args = ["--allow-root", *args]
     say("opening the course: jupyter lab notebooks/  (stop it with Ctrl+C, twice)")
     return call([venv_python(), "-m", "jupyter", "lab", "notebooks", *args])
+
+
+def cmd_browser(args: list[str]) -> int:
+    setup()
+    say("every notebook in JupyterLab in headless Chromium: tools/browser_check.py " + " ".join(args))
+    code = call([venv_python(), ROOT / "tools" / "browser_check.py", *args])
+    if code != 0:
+        say(f"FAILED: browser check exit code {code} (screenshots in _build/screens/)")
+    return code
 
 
 def cmd_test(args: list[str]) -> int:
@@ -215,12 +236,13 @@ COMMANDS = {
     "lab": (cmd_lab, "set up, then open the course in JupyterLab (extra args go to jupyter lab)"),
     "test": (cmd_test, "set up, then run every test and notebook (extra args go to pytest)"),
     "setup": (cmd_setup, "set up only: .venv, PyTorch, pip install -e .[dev]"),
+    "browser": (cmd_browser, "set up, then run every notebook in headless Chromium (--gallery: docs/gallery)"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python course.py {" + ",".join(COMMANDS) + "} [args...]", ""]
-    lines += [f"  {name:<6} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<7} {text}" for name, (_, text) in COMMANDS.items()]
     lines += ["", "environment: FMLEARN_TORCH  what `pip install` gets for PyTorch "
               f"(default {DEFAULT_TORCH!r};", "                            CPU-only on Linux: "
               '"torch --index-url https://download.pytorch.org/whl/cpu")',

@@ -21,3 +21,15 @@ def mnist_root() -> Path:
     if not all((folder / name).is_file() for name in mnist.FILES):
         pytest.skip(f"the MNIST files are not in {folder} (set FMLEARN_DATA to the folder holding mnist/)")
     return folder
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests (marker ``browser``, tests/test_browser.py) start JupyterLab and Chromium: they run only when
+    asked for, by a ``-m`` expression that names them (CI: ``python course.py test -m browser``) or by naming
+    their file; otherwise they are deselected."""
+    if "browser" in (config.option.markexpr or "") or any("test_browser" in str(a) for a in config.args):
+        return
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser:
+        config.hook.pytest_deselected(items=browser)
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]

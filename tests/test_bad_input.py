@@ -13,7 +13,6 @@ import os
 import re
 import warnings
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings

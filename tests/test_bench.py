@@ -6,7 +6,7 @@ import pytest
 
 from fmlearn.teaching import bench
 
-EXPLORERS = ("path_explorer", "trajectory_explorer", "field_explorer")
+EXPLORERS = ("path_explorer", "trajectory_explorer", "field_explorer", "conversion_explorer", "density_explorer")
 KEYS = {"value", "unit", "reference", "reference_what", "ratio", "target", "target_is", "meets_target",
         "per_control_ms", "build_s", "callbacks_per_control"}
 
@@ -34,6 +34,9 @@ def test_widget_figures_structure(widget_figures):
         bench._line(name, fig)  # the printed line formats
     assert set(widget_figures["widget_callback_ms_path_explorer"]["per_control_ms"]) == {"t", "schedule", "dataset"}
     assert set(widget_figures["widget_callback_ms_trajectory_explorer"]["per_control_ms"]) == {"sampler", "nfe"}
+    assert set(widget_figures["widget_callback_ms_conversion_explorer"]["per_control_ms"]) == {
+        "schedule", "parametrization", "t"}
+    assert set(widget_figures["widget_callback_ms_density_explorer"]["per_control_ms"]) == {"model", "t"}
     json.dumps(widget_figures)  # what --json writes
 
 

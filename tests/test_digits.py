@@ -48,6 +48,8 @@ def test_animation_frames_and_size():
     last = digits.tile(trajs["fm"][-1], 2)
     np.testing.assert_allclose(z[::-1][:, :last.shape[1]], last, atol=0.006)  # rows flipped for plotly's y axis
     assert len(fig.to_json()) < 2e6
+    button, slider = fig.layout.updatemenus[0], fig.layout.sliders[0]  # the slider's "t = " label beside the
+    assert button.xanchor == "right" and button.x <= slider.x and slider.xanchor == "left"  # button, not under
     with pytest.raises(ValueError, match="same number of frames"):
         digits.animate_digits(trajs, torch.linspace(0, 1, 5))
 
@@ -70,13 +72,17 @@ def test_explorer_controls_and_callbacks(explorer):
     explorer.controls["nfe"].value = 1
     assert explorer.image.value != before and explorer.image.value[:4] == b"\x89PNG"
     np.testing.assert_array_equal(view.image.get_array(), digits.tile(_images(8, seed=0), 4))
-    explorer.controls["model"].value = "diffusion"
-    explorer.controls["nfe"].value = 16  # not computed
-    assert view.missing.get_text() == "not computed"
+    explorer.controls["nfe"].value = 16
+    explorer.controls["model"].value = "diffusion"  # (diffusion, 16) was not computed: the nearest, 4
+    assert explorer.params() == {"model": "diffusion", "nfe": 4} and explorer.controls["nfe"].options == (1, 4)
+    assert view.missing.get_text() == ""
+    explorer.controls["model"].value = "fm"  # every budget again; the chosen one kept
+    assert explorer.controls["nfe"].options == (1, 4, 16) and explorer.params()["nfe"] == 4
     assert set(measure_callbacks(explorer, n=2)) == {"model", "nfe", "all"}  # every control redraws
 
 
 def test_explorer_static_twin(explorer):
+    assert explorer.static(model="diffusion", nfe=16).axes[0].texts[0].get_text() == "not computed"
     fig = explorer.static(model="fm", nfe=16)
     image = [a for ax in fig.axes for a in ax.images][0]
     np.testing.assert_array_equal(image.get_array(), digits.tile(_images(8, seed=2), 4))

@@ -208,6 +208,9 @@ def test_animate_field_arrows_and_particles():
     vels = torch.stack([velocity(grid, float(t)) for t in times])
     fig2 = animation.animate_field(vels, traj, times, n=8, max_frames=20)
     assert fig2.frames[5].data[0].x == shafts.x
+    for frame in fig.frames:  # the colour bar stays as the animation plays
+        head = frame.data[1].marker
+        assert head.showscale and (head.cmin, head.cmax) == (fig.data[1].marker.cmin, fig.data[1].marker.cmax)
     assert P.figure_size_ok(fig)
     with pytest.raises(ValueError, match="precomputed velocities"):
         animation.animate_field(vels[:, :10], traj, times, n=8)

@@ -14,7 +14,6 @@ from fmlearn.experiments.race import plan, run_race, sample_row, zoo
 from fmlearn.experiments.race.scoring import score_all
 from fmlearn.reflow import fingerprint
 from fmlearn.samplers import EVALS_PER_STEP, steps_for
-from fmlearn.schedules import get_schedule
 from helpers import CountingNet
 
 TINY = dict(steps=30, n_eval=64, n_pairs=300, nfes=[1, 2, 4, 8], workers=1, progress=False)
@@ -253,3 +252,15 @@ def test_scoring_in_worker_processes_gives_the_same_scores(cache):
     assert two["machine"]["score_workers"] == 2
     assert [r["w2"] for r in one["rows"]] == [r["w2"] for r in two["rows"]]
     assert one["floor_w2_samples"] == two["floor_w2_samples"]
+
+
+def test_format_table_has_no_empty_column():
+    from fmlearn.experiments.race.report import format_table
+    row = dict(model="fm", sampler="euler", nfe_budget=4, nfe=4, w2=0.5)
+    result = dict(rows=[row], nfes=[4], quick=True, data="moons", seed=0, train_steps=10, n_eval=10, floor_w2=0.1,
+                  models={}, seconds=1.0)
+    header = format_table(result).splitlines()[1]
+    assert "adaptive" not in header and header.split() == ["model", "sampler", "4"]
+    result["rows"] = [row, dict(row, sampler="dopri5", nfe_budget=None, nfe=38)]
+    table = format_table(result).splitlines()
+    assert table[1].split()[-1] == "adaptive" and table[3].endswith("0.500 (nfe 38)")

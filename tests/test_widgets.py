@@ -126,14 +126,14 @@ def test_trajectory_explorer_shows_samples_and_trajectories(results):
     set_and_check_image(ex, "sampler", "heun")
     np.testing.assert_allclose(ex.view.samples.get_offsets(), results[("heun", 4)].samples.numpy(), atol=1e-6)
     assert "counted 2" in ex.view.title.get_text()  # the counted NFE differs from the key
-    set_and_check_image(ex, "nfe", 2)  # (heun, 2) was not computed: a message, not an error
-    assert not ex.view.samples.get_visible() and not ex.view.lines.get_visible()
-    assert "not computed" in ex.view.missing[0].get_text()
-    set_and_check_image(ex, "sampler", "midpoint")
-    set_and_check_image(ex, "nfe", 4)
+    assert ex.controls["nfe"].options == (4,)  # (heun, 2) was not computed: not offered
+    set_and_check_image(ex, "sampler", "euler")
+    set_and_check_image(ex, "nfe", 2)
+    set_and_check_image(ex, "sampler", "midpoint")  # (midpoint, 2) is missing: the nearest budget, 4
+    assert ex.params() == {"sampler": "midpoint", "nfe": 4} and ex.controls["nfe"].options == (4,)
     assert ex.view.samples.get_visible() and not ex.view.lines.get_visible()
     assert ex.view.missing[1].get_text() == "no trajectory stored"
-    fig = ex.static(sampler="heun", nfe=2)
+    fig = ex.static(sampler="heun", nfe=2)  # the static twin still says so, rather than failing
     assert isinstance(fig, Figure)
     assert any("not computed" in t.get_text() for t in by_gid(fig, "missing"))
 
@@ -147,6 +147,8 @@ def test_trajectory_explorer_checks_its_input(results):
         Wd.trajectory_explorer(results, sampler="eular")
     with pytest.raises(ValueError, match="nfe"):
         Wd.trajectory_explorer(results, nfe=3)
+    with pytest.raises(ValueError, match=r"nfe 2 for heun; choose one of \[4\]"):
+        Wd.trajectory_explorer(results, sampler="heun", nfe=2)
 
 
 # ---- fields -------------------------------------------------------------------------------------

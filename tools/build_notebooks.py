@@ -1,24 +1,49 @@
 #!/usr/bin/env python3
 """Build the course notebooks from their readable sources: tools/notebook_src/NN_name.py -> notebooks/NN_name.ipynb.
 
-The sources are plain Python files in the "percent" format that Jupytext, VS Code and Spyder read:
-a line ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown cell whose lines start with ``# ``.
-Edit the source, run ``python tools/build_notebooks.py``, commit both; tests/test_notebooks.py fails
-when a notebook and its source disagree. Notebooks are written without outputs (CI executes them).
+The sources are Jupytext's "percent" format (also read by VS Code and Spyder): a line ``# %%`` starts a code
+cell, ``# %% [markdown]`` a Markdown cell whose lines start with ``# ``. `jupytext <https://jupytext.readthedocs.io>`_
+reads them; this script then adds what comes from the course's one public address and makes the output
+deterministic. Edit the source, run ``python tools/build_notebooks.py``, commit both; ``--check`` (run by
+tests/test_notebooks.py) fails when anything it writes is out of date.
 
-It also writes the README's notebook table (between the ``notebook-table`` markers) from
-:data:`fmlearn.teaching.course.NOTEBOOKS`, the table notebook 00's map is made from.
+What the build adds to what jupytext reads:
+
+* the **address** (GitHub ``OWNER/REPO`` from ``pyproject.toml``'s ``[project.urls] Repository``, the branch
+  from ``[tool.fmlearn] branch``) is written into ``fmlearn/teaching/address.py``, which the package imports
+  (on Colab the package is installed without pyproject.toml);
+* **Colab and Binder badges** on the line after each notebook's title (the first Markdown cell);
+* the **Colab install**: the line ``# <colab-install>`` in each setup cell becomes :func:`install_lines`, the
+  one place the install logic lives (pip adds fmlearn and pins every installed package, so Colab's torch,
+  numpy, ... stay as they are; ``FMLEARN_INSTALL_SOURCE`` installs a local checkout or wheel instead);
+* stable cell ids ``c00``, ``c01``, ...; no cell metadata; no outputs; one notebook metadata block;
+* the README's notebook table (between the ``notebook-table`` markers) from
+  :data:`fmlearn.teaching.course.NOTEBOOKS`, the table notebook 00's map is made from.
 
 Usage: python tools/build_notebooks.py [--check]
 """
 from __future__ import annotations
 
-import json
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import jupytext
+import nbformat
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # fmlearn from this checkout, installed or not
+    sys.path.insert(0, str(ROOT))
 SRC, OUT = ROOT / "tools" / "notebook_src", ROOT / "notebooks"
+PYPROJECT = ROOT / "pyproject.toml"
+ADDRESS_MODULE = ROOT / "fmlearn" / "teaching" / "address.py"
+INSTALL_MARKER = "# <colab-install>"
 
 METADATA = {
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
@@ -26,39 +51,105 @@ METADATA = {
 }
 
 
-def _cell(kind: str, lines: list[str], index: int) -> dict:
-    while lines and not lines[-1].strip():
-        lines.pop()
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    if kind == "markdown":
-        lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines]
-    text = "\n".join(lines)
-    source = [line + "\n" for line in text.split("\n")]
-    source[-1] = source[-1][:-1]
-    cell = {"cell_type": kind, "id": f"c{index:02d}", "metadata": {}, "source": source}
-    if kind == "code":
-        cell.update(execution_count=None, outputs=[])
-    return cell
+@dataclass(frozen=True)
+class Address:
+    """Where the course is published: GitHub ``OWNER/REPO`` and the branch the links open."""
+    repository: str
+    branch: str
+
+    @property
+    def github(self) -> str:
+        return f"https://github.com/{self.repository}"
+
+    def pip(self) -> str:
+        return f"fmlearn @ git+{self.github}@{self.branch}"
 
 
-def build(text: str) -> dict:
-    """The notebook (nbformat 4.5 dict) of a percent-format source."""
-    cells, kind, lines = [], None, []
-    for line in text.split("\n"):
-        if line.startswith("# %%"):
-            if kind is not None:
-                cells.append(_cell(kind, lines, len(cells)))
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-        elif kind is not None:
-            lines.append(line)
-    if kind is not None:
-        cells.append(_cell(kind, lines, len(cells)))
-    return {"cells": cells, "metadata": METADATA, "nbformat": 4, "nbformat_minor": 5}
+def read_address(pyproject_text: str) -> Address:
+    """The address set in pyproject.toml (``[project.urls] Repository`` and ``[tool.fmlearn] branch``)."""
+    data = tomllib.loads(pyproject_text)
+    url = data.get("project", {}).get("urls", {}).get("Repository", "")
+    match = re.fullmatch(r"https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?", url)
+    if not match:
+        raise SystemExit(f"pyproject.toml: [project.urls] Repository must be https://github.com/OWNER/REPO, not {url!r}")
+    branch = data.get("tool", {}).get("fmlearn", {}).get("branch", "")
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", branch):
+        raise SystemExit(f"pyproject.toml: [tool.fmlearn] branch must name a branch, not {branch!r}")
+    return Address(match.group(1), branch)
 
 
-def dumps(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+def address_module(address: Address) -> str:
+    """The text of fmlearn/teaching/address.py."""
+    return f'''"""The course's public address: generated by tools/build_notebooks.py from pyproject.toml; do not edit.
+
+To publish under another name, change ``Repository`` in pyproject.toml's ``[project.urls]`` (and ``branch`` in
+``[tool.fmlearn]``), then run ``python tools/build_notebooks.py``.
+"""
+
+#: the GitHub ``OWNER/REPO`` the Colab and Binder links and the Colab install point at
+REPOSITORY = "{address.repository}"
+#: the branch they open
+BRANCH = "{address.branch}"
+'''
+
+
+def badges(address: Address, path: str) -> str:
+    """The Colab and Binder badges of one notebook (Markdown, one line; made as the README's are)."""
+    from fmlearn.teaching import course
+
+    return " ".join(course.badges(path, address.repository, address.branch))
+
+
+def install_lines(address: Address) -> list[str]:
+    """The Colab install, written into every setup cell in place of ``# <colab-install>``.
+
+    On Colab (or wherever ``FMLEARN_INSTALL_SOURCE`` is set) and when fmlearn cannot be imported yet, pip
+    installs fmlearn with every installed package pinned to its installed version (``pip list --format=freeze``
+    as a constraints file): it may add what is missing (fmlearn, torchdiffeq) but never upgrade, downgrade or
+    replace what is there (Colab's torch, numpy, ...), so nothing already imported changes and Colab asks for
+    no restart. ``FMLEARN_INSTALL_SOURCE`` (a checkout folder or a wheel) replaces the GitHub source, for tests.
+    """
+    return [
+        "import os, sys",
+        'if "google.colab" in sys.modules or os.environ.get("FMLEARN_INSTALL_SOURCE"):',
+        "    import importlib.util, subprocess, tempfile",
+        '    if importlib.util.find_spec("fmlearn") is None:  # add fmlearn; pin every installed package (Colab\'s torch, ...)',
+        '        pins = os.path.join(tempfile.gettempdir(), "fmlearn-installed-packages.txt")',
+        '        with open(pins, "w") as f:',
+        '            subprocess.run([sys.executable, "-m", "pip", "list", "--format=freeze"], stdout=f, check=True)',
+        f'        source = os.environ.get("FMLEARN_INSTALL_SOURCE") or "{address.pip()}"',
+        '        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins, source], check=True)',
+        "        importlib.invalidate_caches()  # this Python has looked for fmlearn before it was there",
+    ]
+
+
+def build(text: str, stem: str, address: Address) -> nbformat.NotebookNode:
+    """The notebook (nbformat 4.5, no outputs) of a percent-format source, with the address's badges and install."""
+    nb = jupytext.reads(text, fmt="py:percent")
+    nb.metadata = nbformat.from_dict(METADATA)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    path = f"notebooks/{stem}.ipynb"
+    for index, cell in enumerate(nb.cells):
+        cell.id, cell.metadata = f"c{index:02d}", nbformat.from_dict({})
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    first = nb.cells[0] if nb.cells else None
+    if first is None or first.cell_type != "markdown":
+        raise SystemExit(f"{stem}: the first cell must be the Markdown title cell")
+    title, _, rest = first.source.partition("\n")
+    first.source = f"{title}\n\n{badges(address, path)}\n{rest}" if rest else f"{title}\n\n{badges(address, path)}"
+    marked = [cell for cell in nb.cells if cell.cell_type == "code" and INSTALL_MARKER in cell.source.split("\n")]
+    if len(marked) != 1:
+        raise SystemExit(f"{stem}: exactly one code cell (the setup cell) must hold the line {INSTALL_MARKER!r}, "
+                         f"found {len(marked)}")
+    lines = marked[0].source.split("\n")
+    at = lines.index(INSTALL_MARKER)
+    marked[0].source = "\n".join(lines[:at] + install_lines(address) + lines[at + 1:])
+    return nb
+
+
+def dumps(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb, version=4) + "\n"
 
 
 README = ROOT / "README.md"
@@ -66,36 +157,41 @@ START, END = "<!-- notebook-table:start (made by tools/build_notebooks.py from f
     "<!-- notebook-table:end -->"
 
 
-def readme_text(text: str) -> str:
-    """The README with its notebook table replaced by :func:`fmlearn.teaching.course.readme_table`."""
+def readme_text(text: str, address: Address | None = None) -> str:
+    """The README with its notebook table replaced by :func:`fmlearn.teaching.course.readme_table` (with the
+    badges of ``address``, by default the one in pyproject.toml)."""
     from fmlearn.teaching.course import readme_table
 
+    address = address or read_address(PYPROJECT.read_text(encoding="utf-8"))
     if START not in text or END not in text:
         raise SystemExit(f"README.md lacks the markers {START!r} and {END!r} around the notebook table.")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{readme_table()}\n{END}{tail}"
+    return f"{head}{START}\n{readme_table(address.repository, address.branch)}\n{END}{tail}"
+
+
+def _update(path: Path, text: str, check: bool, stale: list[str], label: str | None = None) -> None:
+    label = label or str(path.relative_to(ROOT))
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    if check:
+        stale.append(label)
+    else:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {label}")
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    stale = []
+    stale: list[str] = []
+    address = read_address(PYPROJECT.read_text(encoding="utf-8"))
+    # first the address module: fmlearn.teaching.course (the README table, the badges) imports it
+    _update(ADDRESS_MODULE, address_module(address), check, stale)
     readme = README.read_text(encoding="utf-8")
-    if readme_text(readme) != readme:
-        if check:
-            stale.append("README.md (notebook table)")
-        else:
-            README.write_text(readme_text(readme), encoding="utf-8")
-            print("wrote README.md (notebook table)")
+    _update(README, readme_text(readme, address), check, stale, "README.md (notebook table)")
     for src in sorted(SRC.glob("*.py")):
-        out = OUT / (src.stem + ".ipynb")
-        text = dumps(build(src.read_text(encoding="utf-8")))
-        if check:
-            if not out.exists() or out.read_text(encoding="utf-8") != text:
-                stale.append(out.name)
-        else:
-            out.write_text(text, encoding="utf-8")
-            print(f"wrote {out.relative_to(ROOT)}")
+        text = dumps(build(src.read_text(encoding="utf-8"), src.stem, address))
+        _update(OUT / (src.stem + ".ipynb"), text, check, stale)
     if stale:
         print("out of date (run python tools/build_notebooks.py):", ", ".join(stale))
         return 1

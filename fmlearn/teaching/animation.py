@@ -149,7 +149,8 @@ def animate_field(velocity, trajectory=None, times=None, *, lim: float = LIM, n:
                 go.Scatter(x=hx, y=hy, mode="markers", hoverinfo="skip",
                            marker={"symbol": "arrow", "size": 7, "angle": angle,
                                    "color": np.round(log_speed[f], 2).tolist(), "cmin": cmin, "cmax": cmax,
-                                   "colorscale": "Viridis", "showscale": f == 0,
+                                   "colorscale": "Viridis", "showscale": True,  # in every frame: a frame
+                                   # replaces the trace, and one without a colour bar removes it as it plays
                                    "colorbar": {"title": {"text": "log10 speed"}, "len": 0.6}})]
         if traj is not None:
             px, py = _xy(traj[k])

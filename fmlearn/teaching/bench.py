@@ -19,11 +19,14 @@ Figures (targets are for a 2-core laptop-class CPU):
 * ``w2_2000_s``: ``metrics.wasserstein2`` between two 2000-point samples of moons. Reference:
   ``linear_sum_assignment`` on the precomputed cost matrix.
 * ``widget_callback_ms_<name>`` for ``path_explorer``, ``trajectory_explorer`` and ``field_explorer``
-  of :mod:`fmlearn.teaching.widgets`: the median time of one callback (set a control, redraw, PNG into the
-  image), over every control (:func:`~fmlearn.teaching.explorer.measure_callbacks`; per-control medians in
-  ``per_control_ms``). Inputs are small and realistic: 1000 points per data set; 1000 samples of an
-  untrained model with two samplers at three budgets; a marginal field of 1000 moons points at 11
-  times with 500 particles (one data set, so only its t slider is timed). Reference: one plain full
+  of :mod:`fmlearn.teaching.widgets`, ``conversion_explorer`` (:mod:`~fmlearn.teaching.conversions`) and
+  ``density_explorer`` (:mod:`~fmlearn.teaching.densities`): the median time of one callback (set a control,
+  redraw, PNG into the image), over every control (:func:`~fmlearn.teaching.explorer.measure_callbacks`;
+  per-control medians in ``per_control_ms``). Inputs are small and realistic: 1000 points per data set;
+  1000 samples of an untrained model with two samplers at three budgets; a marginal field of 1000 moons
+  points at 11 times with 500 particles (one data set, so only its t slider is timed); four untrained
+  models (two paths x two parametrizations) at 200 points and 49 times; two untrained models' densities
+  on a 40 x 40 grid at 3 times. Reference: one plain full
   redraw, ``fig.canvas.draw()`` + the same PNG encoding, of a scatter figure of the same size, dpi
   and panels, 1000 points per panel (the ratio says what the in-place update saves).
 """
@@ -194,8 +197,9 @@ def _agg_backend() -> None:
 
 def _widget_explorers() -> dict[str, Callable[[], object]]:
     """name -> a function that builds that explorer from small, realistic precomputed inputs."""
-    from . import widgets
+    from . import conversions, densities, widgets
     from ..data import sample_data
+    from ..gaussians import default_mixture
     from ..models import MLP, PathModel
     from ..samplers import sample
 
@@ -216,7 +220,19 @@ def _widget_explorers() -> dict[str, Callable[[], object]]:
         f = widgets.precompute_field(widgets.marginal_velocity_fn(points), torch.linspace(0, 1, 11), x0=x0)
         return widgets.field_explorer({"moons": f})
 
-    return {"path_explorer": path, "trajectory_explorer": trajectory, "field_explorer": field}
+    def conversion():
+        with seeded(0):
+            models = [PathModel(MLP(2), s, p).eval() for s in ("linear", "cosine") for p in ("velocity", "noise")]
+        return conversions.conversion_explorer(models, sample_data("moons", 200, seed=0))
+
+    def density():
+        with seeded(0):
+            models = {"fm": PathModel(MLP(2), "linear", "velocity").eval(),
+                      "diffusion": PathModel(MLP(2), "cosine", "noise").eval()}
+        return densities.density_explorer(densities.density_grids(models, default_mixture(), (0.5, 0.8, 1.0), n=40))
+
+    return {"path_explorer": path, "trajectory_explorer": trajectory, "field_explorer": field,
+            "conversion_explorer": conversion, "density_explorer": density}
 
 
 def _plain_redraw(explorer, n_points: int = 1000) -> Callable[[], bytes]:
@@ -233,7 +249,8 @@ def _plain_redraw(explorer, n_points: int = 1000) -> Callable[[], bytes]:
     canvas = FigureCanvasAgg(fig)
     rng = np.random.default_rng(0)
     collections = []
-    for ax in fig.subplots(1, len(live.axes), squeeze=False)[0]:
+    panels = [ax for ax in live.axes if ax.get_label() != "<colorbar>"]  # colour bars are not panels
+    for ax in fig.subplots(1, len(panels), squeeze=False)[0]:
         collections.append(ax.scatter(*rng.standard_normal((2, n_points)), s=3, alpha=0.6, linewidths=0))
         ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal")
         ax.set_title("t = 0.50", fontsize=9)
@@ -251,7 +268,7 @@ def _plain_redraw(explorer, n_points: int = 1000) -> Callable[[], bytes]:
 
 
 def _widgets(quick: bool, names: tuple[str, ...] | None = None) -> dict[str, dict]:
-    """``widget_callback_ms_<name>`` figures; ``names`` picks explorers (default: all three)."""
+    """``widget_callback_ms_<name>`` figures; ``names`` picks explorers (default: all of them)."""
     _agg_backend()
     builders = _widget_explorers()
     with one_thread():  # the inputs are tiny; two threads stall when other programs hold the CPUs

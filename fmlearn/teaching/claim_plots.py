@@ -235,7 +235,7 @@ def _sweep_lines(results: dict, sweep: str) -> tuple[dict, str, bool]:
 SWEEPS = ("model size (claim 3)", "training points (claim 4)", "learning rate (claim 8)", "SDE noise (claim 6)")
 
 
-def sweep_explorer(results: dict, dpi: int = 80):
+def sweep_explorer(results: dict, dpi: int = 100):
     """Browse the sweeps of the claims run: W2 to fresh data against the swept setting, one line per family (or
     model and NFE), with the data floor. ``results``: claim id -> its stored result (the ``result`` entries of
     :func:`fmlearn.experiments.claims.precomputed`). Static twin: ``ex.static(sweep="learning rate (claim 8)")``."""
@@ -279,10 +279,12 @@ def sweep_explorer(results: dict, dpi: int = 80):
             self.fig.savefig(buf, format="png", dpi=self.fig.dpi)
             return buf.getvalue()
 
-    controls = {"sweep": dropdown("sweep", SWEEPS, SWEEPS[0]),
-                "family": dropdown("show", ("all", "fm", "diffusion", "well-trained", "weak"), "all")}
+    families = ("all", "fm", "diffusion", "well-trained", "weak")
+    drawn = {s: {label.split(",")[0] for label in _sweep_lines(results, s)[0]} for s in SWEEPS}
+    keys = [(s, f) for s in SWEEPS for f in families if f == "all" or f in drawn[s]]  # only lines that exist
+    controls = {"sweep": dropdown("sweep", SWEEPS, SWEEPS[0]), "family": dropdown("show", families, "all")}
 
     def make_view(fig, live):
         return _SweepView(fig, live)
 
-    return assemble(controls, make_view(live_figure(_SweepView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_SweepView.figsize, dpi), True), make_view, keys=keys)

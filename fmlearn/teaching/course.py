@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Notebook", "NOTEBOOKS", "PREREQUISITES", "PATHS", "REPOSITORY", "BRANCH", "colab_url", "binder_url",
-           "readme_table", "course_map", "notebook"]
+# the GitHub ``OWNER/REPO`` and branch the Colab and Binder links point at: set in pyproject.toml, written into
+# fmlearn/teaching/address.py by tools/build_notebooks.py (on Colab the package is installed without pyproject.toml)
+from fmlearn.teaching.address import BRANCH, REPOSITORY
 
-#: the GitHub ``OWNER/REPO`` and branch the Colab and Binder links point at (a placeholder until published)
-REPOSITORY = "fmlearn/fmlearn"
-BRANCH = "main"
+__all__ = ["Notebook", "NOTEBOOKS", "PREREQUISITES", "PATHS", "REPOSITORY", "BRANCH", "colab_url", "binder_url",
+           "badges", "readme_table", "course_map", "notebook"]
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,23 @@ def notebook(number: str) -> Notebook:
     raise ValueError(f"no notebook {number!r}; the course has {', '.join(nb.number for nb in NOTEBOOKS)}.")
 
 
-def colab_url(nb: Notebook) -> str:
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{nb.path}"
+def colab_url(nb: Notebook | str, repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """The link that opens a notebook (or a notebook's path in the repository) on Colab."""
+    path = nb if isinstance(nb, str) else nb.path
+    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{path}"
 
 
-def binder_url(nb: Notebook) -> str:
-    return f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab/tree/{nb.path}"
+def binder_url(nb: Notebook | str, repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """The link that opens a notebook (or a notebook's path in the repository) on Binder."""
+    path = nb if isinstance(nb, str) else nb.path
+    return f"https://mybinder.org/v2/gh/{repository}/{branch}?urlpath=lab/tree/{path}"
+
+
+def badges(nb: Notebook | str, repository: str = REPOSITORY, branch: str = BRANCH) -> tuple[str, str]:
+    """The Colab and the Binder badge of a notebook (Markdown)."""
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(nb, repository, branch)})",
+            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder_url(nb, repository, branch)})")
 
 
 def _minutes(seconds: float | None, runs: str = "") -> str:
@@ -124,13 +135,12 @@ def _minutes(seconds: float | None, runs: str = "") -> str:
     return f"{seconds / 60:.1f} ({seconds:.0f} s{note})"
 
 
-def readme_table() -> str:
-    """The README's notebook table (Markdown), with Colab and Binder badges."""
+def readme_table(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """The README's notebook table (Markdown), with Colab and Binder badges for ``repository`` at ``branch``."""
     lines = ["| notebook | what it teaches | CPU minutes (full) | CPU minutes (quick) | GPU minutes | Colab | Binder |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for nb in NOTEBOOKS:
-        colab = f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(nb)})"
-        binder = f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder_url(nb)})"
+        colab, binder = badges(nb, repository, branch)
         lines.append(f"| [{nb.name}]({nb.path}) | {nb.teaches} | {_minutes(nb.full_s, nb.runs)} | "
                      f"{_minutes(nb.quick_s, nb.runs)} | not measured | {colab} | {binder} |")
     return "\n".join(lines)

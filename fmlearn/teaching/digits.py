@@ -124,11 +124,15 @@ def animate_digits(trajectories: Mapping[str, object], times, ncol: int = 4, n_f
         margin=dict(l=10, r=10, t=60, b=10),
         annotations=[dict(x=(j + 0.5) * panel_w - gap / 2, y=first.shape[0] + 1, text=lab, showarrow=False,
                           xref="x", yref="y") for j, lab in enumerate(labels)],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.02, xanchor="left", yanchor="top",
-                          buttons=[dict(label="play", method="animate",
+        template="simple_white",  # no grey plot area around the digits
+        # the button left of the slider (as in fmlearn.teaching.animation): the slider's "t = " label stays visible
+        updatemenus=[dict(type="buttons", showactive=False, x=0.1, y=0, xanchor="right", yanchor="top",
+                          pad={"r": 10, "t": 60},
+                          buttons=[dict(label="▶ play", method="animate",
                                         args=[None, {"frame": {"duration": 120, "redraw": True},
                                                      "fromcurrent": True}])])],
-        sliders=[dict(currentvalue={"prefix": "t = "}, pad={"t": 30},
+        sliders=[dict(currentvalue={"prefix": "t = "}, pad={"t": 50, "b": 10}, x=0.1, len=0.9, y=0,
+                      xanchor="left", yanchor="top",
                       steps=[dict(label=f"{times[i]:.2f}", method="animate",
                                   args=[[f"{times[i]:.2f}"], {"mode": "immediate",
                                                                "frame": {"duration": 0, "redraw": True}}])
@@ -138,12 +142,13 @@ def animate_digits(trajectories: Mapping[str, object], times, ncol: int = 4, n_f
 
 # ---- the explorer -------------------------------------------------------------------------------
 def image_explorer(results: Mapping[tuple, object], names: Sequence[str], notes: Mapping[tuple, str] | None = None,
-                   ncol: int = 8, dpi: int = 80, **initial):
+                   ncol: int = 8, dpi: int = 100, **initial):
     """Pick a combination of control values and see its precomputed images as a tiled grid.
 
     Args:
-        results: ``(value of names[0], value of names[1], ...) -> images (N, 1, H, W)``; combinations
-            missing from the dict show "not computed".
+        results: ``(value of names[0], value of names[1], ...) -> images (N, 1, H, W)``; each control offers
+            only the values computed with the controls before it (a static twin of a missing
+            combination shows "not computed").
         names: one control per key position, e.g. ``("model", "sampler", "nfe")``; a control whose
             values are all numbers is a slider, otherwise a dropdown.
         notes: optional key -> text shown under the grid (e.g. the measured FD).
@@ -214,4 +219,4 @@ def image_explorer(results: Mapping[tuple, object], names: Sequence[str], notes:
         fig.set_layout_engine("none")  # the axes are placed by hand
         return _ImageView(fig, live)
 
-    return assemble(controls, make_view(live_figure(_ImageView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_ImageView.figsize, dpi), True), make_view, keys=grids)

@@ -67,7 +67,7 @@ class _PathView(View):
 def path_explorer(datasets: Sequence[str] | Mapping[str, object] | None = ("moons", "8gaussians", "checkerboard",
                                                                            "spirals", "rings"),
                   schedules: Sequence[str | Schedule] = ("linear", "cosine", "linear-beta"), n: int = 1000,
-                  seed: int = 0, t: float = 0.5, lim: float = P.LIM, dpi: int = 80) -> Explorer:
+                  seed: int = 0, t: float = 0.5, lim: float = P.LIM, dpi: int = 100) -> Explorer:
     r"""Slide t and watch ``p_t``: samples ``x_t = alpha_t x_1 + sigma_t x_0`` of a data set on a path.
 
     Controls: ``t`` (0..1), ``schedule``, ``dataset``. A second panel shows ``alpha_t`` and
@@ -80,7 +80,7 @@ def path_explorer(datasets: Sequence[str] | Mapping[str, object] | None = ("moon
         schedules: path names or Schedule objects.
         n: points per data set.
         t: the initial time.
-        dpi: resolution of the image (lower is faster).
+        dpi: CSS pixels per inch of the shown image (see :func:`~fmlearn.teaching.explorer.live_figure`).
 
     Example::
 
@@ -161,14 +161,14 @@ class _TrajectoryView(View):
 
 def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=None, n_traj: int = 30,
                         sampler: str | None = None, nfe: int | None = None, lim: float = P.LIM,
-                        dpi: int = 80, label: str = "sampler",
+                        dpi: int = 100, label: str = "sampler",
                         notes: Mapping[tuple[str, int], str] | None = None) -> Explorer:
     """Pick a sampler and an NFE budget; see its samples and a few of its trajectories.
 
     Args:
         results: precomputed ``(sampler name, nfe) -> result``; a result has ``.samples`` (N, 2) and
             ``.trajectory`` (K+1, N, 2) or None (a SampleResult), or is itself samples (N, 2).
-            Combinations missing from the dict show "not computed" instead of failing.
+            The controls offer only combinations in the dict (a static twin of a missing one shows "not computed").
         reference: points (M, 2), e.g. the data, drawn faintly behind the samples.
         n_traj: trajectories drawn (the first n_traj particles).
         sampler, nfe: the initial choice (default: the first key).
@@ -176,6 +176,8 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
         label: the first dropdown's caption, e.g. ``"model"`` when the keys name models, not samplers
             (the control and the static twin's argument are still called ``sampler``).
         notes: optional ``(sampler, nfe) -> text`` shown in the samples' title, e.g. the measured W2.
+
+    The NFE slider offers the budgets computed for the chosen sampler (or model) only.
 
     Static twin: ``ex.static(sampler="euler", nfe=8)``.
     """
@@ -195,8 +197,9 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
     nfes = sorted({k[1] for k in entries})
     sampler = samplers[0] if sampler is None else check_choice("sampler", sampler, samplers)
     nfe = next(k[1] for k in entries if k[0] == sampler) if nfe is None else nfe
-    if nfe not in nfes:
-        raise ValueError(f"unknown nfe {nfe!r}; choose one of {nfes}.")
+    if (sampler, nfe) not in entries:
+        raise ValueError(f"unknown nfe {nfe!r} for {sampler}; choose one of "
+                         f"{sorted(k[1] for k in entries if k[0] == sampler)}.")
     ref = None if reference is None else P.points_2d(reference, "reference")
     controls = {"sampler": dropdown(label, samplers, sampler),
                 "nfe": W.SelectionSlider(options=nfes, value=nfe, description="NFE", continuous_update=True,
@@ -205,7 +208,7 @@ def trajectory_explorer(results: Mapping[tuple[str, int], object], reference=Non
     def make_view(fig, live):
         return _TrajectoryView(fig, live, entries, ref, lim, notes)
 
-    return assemble(controls, make_view(live_figure(_TrajectoryView.figsize, dpi), True), make_view)
+    return assemble(controls, make_view(live_figure(_TrajectoryView.figsize, dpi), True), make_view, keys=entries)
 
 
 # ---- velocity fields ----------------------------------------------------------------------------
@@ -351,7 +354,7 @@ def _prepare_field(name: str, value) -> dict:
 
 
 def field_explorer(fields: Mapping[str, tuple], dataset: str | None = None, t: float | None = None,
-                   lim: float = P.LIM, dpi: int = 80) -> Explorer:
+                   lim: float = P.LIM, dpi: int = 100) -> Explorer:
     """Slide t through a precomputed velocity field (arrows coloured by speed) and its particles.
 
     Args:

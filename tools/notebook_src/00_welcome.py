@@ -14,10 +14,7 @@
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
-import sys
-if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fmlearn/fmlearn"], check=True)
+# <colab-install>
 
 import torch
 from IPython.display import Markdown, display
@@ -171,15 +168,18 @@ axes[0, 2].set(xscale="log", yscale="log", xlabel="Euler steps", ylabel="W2 to t
 axes[0, 2].legend(fontsize=8)
 axes[0, 2].grid(True, which="both", alpha=0.3)
 axes[0, 2].tick_params(which="both", labelsize=7)
-needed = {name: next((k for k, v in zip(budgets, values) if v <= 0.2), None) for name, values in w2.items()}
+needed = {name: next((k for k, v in zip(budgets, values) if v <= 0.2), float("inf")) for name, values in w2.items()}
 print("W2 per budget:", {name: [round(v, 3) for v in values] for name, values in w2.items()})
 print("Euler steps to reach W2 <= 0.2:", needed)
-assert all(a >= b for a, b in zip(w2["word"], w2["blob"]))  # the word is harder at every budget
+assert needed["word"] > needed["blob"]  # the word needs more steps to reach the same W2
+assert all(w2["word"][i] > w2["blob"][i] for i in range(3))  # and it is worse with 1, 2 and 4 steps
 fig
 
 # %% [markdown]
-# The word needs more steps at every budget (printed above). The field that carries noise to a round blob
-# stays close to linear for most of the way (for an exact Gaussian it is linear in `x`), so Euler's straight
+# The word needs more steps (printed above): it is further from its picture with 1, 2 and 4 steps, and it
+# reaches `W2 <= 0.2` only with more (`inf`: not within 32). With many steps both end near their own floor:
+# a sample of a few hundred points is never at distance 0 from another sample of the same picture. The field
+# that carries noise to a round blob stays close to linear for most of the way (for an exact Gaussian it is linear in `x`), so Euler's straight
 # steps follow it; the field that carries noise to thin letters bends late, near `t = 1`, where each sample
 # must commit to one stroke. Speed is about the *shape of the paths* the sampler follows, and
 # notebooks 05 and 06 measure exactly that (and how to straighten them).

@@ -19,10 +19,7 @@
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
-import sys
-if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fmlearn/fmlearn"], check=True)
+# <colab-install>
 
 import torch
 

@@ -21,10 +21,7 @@
 
 # %%
 # Setup. On Colab this installs fmlearn first (elsewhere `python course.py lab` did). Then: seed, device, quick mode.
-import sys
-if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fmlearn/fmlearn"], check=True)
+# <colab-install>
 
 import math
 
@@ -151,6 +148,8 @@ for w in scales:
     print(f"w = {w:3g}: fidelity {measured[w]['fidelity']:.2f}, accuracy {measured[w]['accuracy']:.2f}, "
               f"diversity {measured[w]['diversity']:.2f}")
 
+from matplotlib import colormaps
+
 fig, axes = plotting.new_figure(1, 2, panel=3.0)
 axes[0, 0].plot(scales, [measured[w]["fidelity"] for w in scales], "o-", label="fidelity")
 axes[0, 0].plot(scales, [measured[w]["diversity"] for w in scales], "s-", label="diversity")
@@ -158,12 +157,14 @@ top = max(1.05, 1.05 * max(max(m["fidelity"], m["diversity"]) for m in measured.
 axes[0, 0].axhline(1.0, color="k", lw=0.6, ls=":")  # diversity 1: as varied as real digits
 axes[0, 0].set(xlabel="guidance scale w", title="as w grows", ylim=(0, top))
 axes[0, 0].legend(fontsize=8, loc="lower right")
-axes[0, 1].plot([measured[w]["diversity"] for w in scales], [measured[w]["fidelity"] for w in scales], "o-")
-for i, w in enumerate(scales):  # labels alternate above and below: neighbouring points crowd at fidelity 1
-    axes[0, 1].annotate(f"w={w:g}", (measured[w]["diversity"], measured[w]["fidelity"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 6 if i % 2 else -11))
-axes[0, 1].margins(x=0.12, y=0.15)
+axes[0, 1].plot([measured[w]["diversity"] for w in scales], [measured[w]["fidelity"] for w in scales], "-",
+                color="0.6", lw=1)
+for i, w in enumerate(scales):  # one colour per scale (dark: w = 0), named in the legend: no label on a marker
+    axes[0, 1].plot(measured[w]["diversity"], measured[w]["fidelity"], "o", ms=6, label=f"w = {w:g}",
+                    color=colormaps["viridis"](0.9 * i / (len(scales) - 1)), clip_on=False, zorder=3)
+axes[0, 1].margins(x=0.12, y=0.12)  # room around the end points (w = 0 sits at the edge of the data)
 axes[0, 1].set(xlabel="diversity", ylabel="fidelity", title="the trade-off")
+fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside right center", fontsize=8, title="scale")
 fig
 
 # %%

@@ -11,14 +11,16 @@ __all__ = ["format_table", "RESULTS", "precomputed", "precomputed_runs"]
 
 
 def format_table(result: dict) -> str:
-    """The race as text: one line per (model, sampler), W2 per NFE budget, dopri5 as ``W2 (nfe N)``."""
+    """The race as text: one line per (model, sampler), W2 per NFE budget, dopri5 as ``W2 (nfe N)`` in an
+    ``adaptive`` column (only when an adaptive sampler ran)."""
     rows = result["rows"]
     nfes = result.get("nfes") or sorted({r["nfe_budget"] for r in rows if r["nfe_budget"]})
     mode = "quick" if result["quick"] else "full"
     lines = [f"race on {result['data']!r} ({mode} mode, seed {result['seed']}, {result['train_steps']} training steps, "
              f"grid {result.get('grid', 'uniform')}): W2 to {result['n_eval']} fresh data points; "
              f"floor {result['floor_w2']:.3f} +- {result.get('floor_w2_std') or 0:.3f} (fresh data vs fresh data)",
-             f"{'model':<10} {'sampler':<8}" + "".join(f"{n:>7}" for n in nfes) + "   adaptive"]
+             f"{'model':<10} {'sampler':<8}" + "".join(f"{n:>7}" for n in nfes)
+             + ("   adaptive" if any(r["nfe_budget"] is None for r in rows) else "")]  # no empty column
     seen = list(dict.fromkeys((r["model"], r["sampler"]) for r in rows))
     last_model = None
     for m, s in seen:
