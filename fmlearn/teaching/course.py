@@ -56,7 +56,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
              "animated field with particles; field explorer", 17, 10),
     Notebook("04_two_sides_of_one_coin", "Two sides of one coin",
              "exact conversions noise/velocity/data/score, each family sampled with the other's samplers, DDIM = "
-             "Euler on a mapped linear path (checked to 1e-14), one loss with two weightings, the verdict", 16, 8),
+             "Euler on a mapped linear path (checked to 1e-14), one loss with two weightings, the verdict; conversion "
+             "explorer (one network's output in four coordinates)", 18, 9),
     Notebook("05_speed_vs_quality", "Speed vs quality",
              "the race live (quick budget) and precomputed (full): quality vs NFE and vs seconds for five models "
              "and eight samplers, the claims checked, time grids; model/sampler/NFE explorer", 31, 37),
@@ -65,7 +66,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
              "flow), one-step distillation and its price; model/NFE explorer", 51, 18),
     Notebook("07_likelihood", "Likelihood",
              "exact log-density of a flow vs a known mixture, exact vs Hutchinson divergence, NLL of a flow and "
-             "of a diffusion model (its probability-flow ODE)", 18, 9),
+             "of a diffusion model (its probability-flow ODE); density explorer (learned vs true log p_t)", 14, 8),
     Notebook("08_mnist", "MNIST",
              "flow matching and diffusion on MNIST with the same UNet: the loss unchanged from 2D, a live short "
              "run and the shipped models, the classifier metric with its floor and blurred references, the MNIST "

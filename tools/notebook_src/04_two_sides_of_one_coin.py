@@ -14,7 +14,7 @@
 # 4. express both training losses as one loss with different time weightings;
 # 5. list what really differs between the two families: schedule, parametrization, weighting, sampler.
 #
-# *Runtime: about 40 s on a laptop CPU.*
+# *Runtime: about 20 s on a laptop CPU (10 s in quick mode).*
 #
 # *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
 # [notebook 01](01_probability_paths.ipynb).*

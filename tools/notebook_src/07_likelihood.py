@@ -12,7 +12,7 @@
 # 3. compare models by the negative log-likelihood (NLL) of held-out data;
 # 4. explain why density estimation is not a privilege of flow matching.
 #
-# *Runtime: about 45 s on a laptop CPU.*
+# *Runtime: about 15 s on a laptop CPU.*
 #
 # *Notation (time from noise to data, `x_0` = noise, `x0_hat`, log-SNR): the box at the top of
 # [notebook 01](01_probability_paths.ipynb).*
