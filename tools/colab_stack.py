@@ -196,9 +196,14 @@ def run(numbers: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    numbers = None
-    if "--notebooks" in argv:
-        numbers = argv[argv.index("--notebooks") + 1].split(",")
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the course's notebooks in Colab's package versions, each "
+                                     "installed by its own install cell (a venv cached in _build/colab-stack/).")
+    parser.add_argument("--notebooks", metavar="NN,NN", default=None,
+                        help="comma-separated notebook numbers (default: every notebook)")
+    args = parser.parse_args(argv)
+    numbers = None if args.notebooks is None else args.notebooks.split(",")
     report = run(numbers)
     bad = [e["notebook"] for e in report["notebooks"] if not e["ok"] or e["changed"] or "fmlearn" not in e["added"]]
     print(f"[colab-stack] {len(report['notebooks'])} notebooks in {report['total_seconds']:.0f} s "
