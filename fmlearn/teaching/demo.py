@@ -20,34 +20,31 @@ import torch
 
 from .. import config
 from ..drawn_data import from_image, from_text
-from ..models import MLP, PathModel
+from ..experiments.claims.families import train_family
+from ..models import PathModel
 from ..samplers import sample
-from ..training import train
 from .live import LiveTraining
 
 __all__ = ["FAMILIES", "train_families", "welcome_demo", "WelcomeDemo"]
 
-#: family -> (path, what the network predicts, loss preset), the course's two families
-FAMILIES = {"flow matching": ("linear", "velocity", "fm"), "diffusion": ("cosine", "noise", "diffusion")}
+#: the demo's family names -> the course's families (:data:`fmlearn.experiments.claims.families.FAMILIES`)
+FAMILIES = {"flow matching": "fm", "diffusion": "diffusion"}
 
 
 def train_families(points, *, steps: int, families: Sequence[str] = tuple(FAMILIES), seed: int = 0,
                    width: int = 128, view: LiveTraining | None = None, lr: float = 3e-3) -> dict[str, PathModel]:
-    """Train each family on ``points`` (N, 2) with the same network, steps and seed; return its EMA model.
+    """Train each family on ``points`` (N, 2) with the same network, steps and seed; return its EMA model
+    (:func:`~fmlearn.experiments.claims.families.train_family`, with a cosine learning-rate decay).
 
     Args:
-        view: a live view whose runs are named after the families (one is made when None).
+        view: a live view whose runs are named after the families (none when None).
     """
     out = {}
     for name in families:
         if name not in FAMILIES:
             raise ValueError(f"unknown family {name!r}; choose among {list(FAMILIES)}.")
-        schedule, parametrization, preset = FAMILIES[name]
-        with config.seeded(seed):
-            model = PathModel(MLP(2, width, 3), schedule, parametrization)
-        run = train(model, points, preset, steps=steps, seed=seed, lr=lr, lr_decay=True, progress=False,
-                    callback=None if view is None else view.callback(name))
-        out[name] = run.ema.eval()
+        out[name] = train_family(FAMILIES[name], points, steps=steps, seed=seed, init=seed, width=width, lr=lr,
+                                 lr_decay=True, callback=None if view is None else view.callback(name))
     return out
 
 
