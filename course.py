@@ -9,6 +9,10 @@
     python course.py browser every notebook in JupyterLab in headless Chromium (Run All, then the
                              widgets and animations are moved and checked; tools/browser_check.py);
                              --gallery also refreshes docs/gallery/
+    python course.py site    the course as a website in _build/site/ (tools/build_site.py): every notebook
+                             executed in full mode (cached outside git: a rebuild with nothing changed takes
+                             seconds), plotly animations live; --quick for short budgets, --check to open
+                             every page in headless Chromium afterwards (tools/site_check.py)
 
 Setup is idempotent and takes a second when there is nothing to do:
 
@@ -215,6 +219,17 @@ def cmd_browser(args: list[str]) -> int:
     return code
 
 
+def cmd_site(args: list[str]) -> int:
+    setup()
+    say("the course as a website: tools/build_site.py " + " ".join(args))
+    code = call([venv_python(), ROOT / "tools" / "build_site.py", *args])
+    if code == 0:
+        say("open _build/site/index.html in a browser (or: python -m http.server -d _build/site)")
+    else:
+        say(f"FAILED: site build exit code {code}")
+    return code
+
+
 def cmd_test(args: list[str]) -> int:
     setup()
     # --nbval-lax: execute every notebook, failing on errors, without comparing outputs.
@@ -237,6 +252,7 @@ COMMANDS = {
     "test": (cmd_test, "set up, then run every test and notebook (extra args go to pytest)"),
     "setup": (cmd_setup, "set up only: .venv, PyTorch, pip install -e .[dev]"),
     "browser": (cmd_browser, "set up, then run every notebook in headless Chromium (--gallery: docs/gallery)"),
+    "site": (cmd_site, "set up, then build the course's website in _build/site (--quick, --check)"),
 }
 
 

@@ -23,13 +23,19 @@ def mnist_root() -> Path:
     return folder
 
 
+#: markers whose tests start servers and a browser: run only when asked for
+ON_REQUEST = {"browser": "test_browser", "site": "test_site.py"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests (marker ``browser``, tests/test_browser.py) start JupyterLab and Chromium: they run only when
-    asked for, by a ``-m`` expression that names them (CI: ``python course.py test -m browser``) or by naming
+    """Browser tests (marker ``browser``, tests/test_browser.py) start JupyterLab and Chromium, site tests (marker
+    ``site``, tests/test_site.py) build the website and open it in Chromium: they run only when asked for, by a
+    ``-m`` expression that names them (CI: ``python course.py test -m browser``, ``... -m site``) or by naming
     their file; otherwise they are deselected."""
-    if "browser" in (config.option.markexpr or "") or any("test_browser" in str(a) for a in config.args):
-        return
-    browser = [item for item in items if item.get_closest_marker("browser")]
-    if browser:
-        config.hook.pytest_deselected(items=browser)
-        items[:] = [item for item in items if not item.get_closest_marker("browser")]
+    for marker, filename in ON_REQUEST.items():
+        if marker in (config.option.markexpr or "") or any(filename in str(a) for a in config.args):
+            continue
+        chosen = [item for item in items if item.get_closest_marker(marker)]
+        if chosen:
+            config.hook.pytest_deselected(items=chosen)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]

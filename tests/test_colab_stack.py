@@ -4,7 +4,7 @@ Slow (a cached environment, then all notebooks in quick mode), so it runs only w
 
     python -m pytest -m colab tests/test_colab_stack.py
 
-The first run builds the environment under ``_build/colab-stack/`` (PyPI needed, a few minutes); later runs
+The first run builds the environment under ``~/.cache/fmlearn/colab-stack/`` (PyPI needed, a few minutes); later runs
 with the same pins reuse it.
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 """Run every notebook the way Colab runs it: in Colab's package versions, with fmlearn installed by the
 notebook's own install cell.
 
-1. A virtual environment under ``_build/colab-stack/`` gets the versions Colab ships (:data:`PINS`, read from
+1. A virtual environment under ``~/.cache/fmlearn/colab-stack/`` (``$XDG_CACHE_HOME`` if set: outside the clone, so
+   a fresh clone reuses it) gets the versions Colab ships (:data:`PINS`, read from
    ``tools/colab/pip-freeze.txt``, Colab's published ``pip-freeze.txt``: github.com/googlecolab/backend-info at
    commit a72407924822ea377410b69f0a290150bcb5c9c2, 2026-08-19 "Upgrade to Python 3.13"). Every other package
    pip pulls in is held to Colab's version too (the whole freeze is the constraints file). Two substitutions:
@@ -37,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FREEZE = ROOT / "tools" / "colab" / "pip-freeze.txt"
-BUILD = ROOT / "_build" / "colab-stack"
+BUILD = ROOT / "_build" / "colab-stack"  # the wheel of this checkout and the report
+#: the environments, outside the clone: one per key (Python, pins, freeze), reused by every clone on the machine
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fmlearn" / "colab-stack"
 KERNEL = "fmlearn-colab-stack"
 
 #: the packages installed into the environment, each at the version in Colab's freeze
@@ -104,13 +107,13 @@ def installed(venv: Path) -> dict[str, str]:
 
 def environment() -> Path:
     """The cached environment with Colab's versions (built when its key is new)."""
-    venv = BUILD / f"venv-{venv_key()}"
+    venv = CACHE / f"venv-{venv_key()}"
     if (venv / ".ready").is_file():
-        print(f"[colab-stack] reusing {venv.relative_to(ROOT)}", flush=True)
+        print(f"[colab-stack] reusing {venv}", flush=True)
         return venv
-    for old in BUILD.glob("venv-*"):  # environments of other versions (and a half-built one)
+    for old in [*CACHE.glob("venv-*"), *BUILD.glob("venv-*")]:  # other versions, a half-built one, the old place
         shutil.rmtree(old, ignore_errors=True)
-    BUILD.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "venv", venv])
     constraints = venv / "colab-constraints.txt"
     constraints.write_text(_constraints(), encoding="utf-8")
@@ -160,6 +163,7 @@ def run(numbers: list[str] | None = None) -> dict:
     baseline = json.loads((venv / ".ready").read_text(encoding="utf-8"))  # as built: no fmlearn
     _remove_added(venv, baseline)  # what an earlier run's last install added
     assert installed(venv) == baseline and "fmlearn" not in baseline, "the environment is not as it was built"
+    BUILD.mkdir(parents=True, exist_ok=True)
     whl = wheel(venv)
     env = dict(os.environ, FMLEARN_QUICK="1", MPLBACKEND="Agg", PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
@@ -169,7 +173,7 @@ def run(numbers: list[str] | None = None) -> dict:
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if numbers:
         notebooks = [p for p in notebooks if p.stem[:2] in numbers]
-    report = {"environment": str(venv.relative_to(ROOT)), "python": platform.python_version(),
+    report = {"environment": str(venv), "python": platform.python_version(),
               "pins": pins(), "substitutes": SUBSTITUTES, "installed_before": baseline, "notebooks": []}
     for i, path in enumerate(notebooks):
         _remove_added(venv, baseline)
@@ -199,7 +203,7 @@ def main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Run the course's notebooks in Colab's package versions, each "
-                                     "installed by its own install cell (a venv cached in _build/colab-stack/).")
+                                     "installed by its own install cell (a venv cached in ~/.cache/fmlearn/colab-stack/).")
     parser.add_argument("--notebooks", metavar="NN,NN", default=None,
                         help="comma-separated notebook numbers (default: every notebook)")
     args = parser.parse_args(argv)
