@@ -54,6 +54,18 @@ def test_animation_frames_and_size():
         digits.animate_digits(trajs, torch.linspace(0, 1, 5))
 
 
+@pytest.mark.parametrize("ncol", [2, 4, 8])
+def test_animation_is_as_tall_as_its_digits_at_its_width(ncol):
+    """One pixel scale in x and y (no empty band under the digits), never wider than ANIMATION_WIDTH."""
+    trajs = {"fm": _images(3 * 16).reshape(3, 16, 1, 28, 28),
+             "diffusion": _images(3 * 16, seed=1).reshape(3, 16, 1, 28, 28)}
+    fig = digits.animate_digits(trajs, torch.linspace(0, 1, 3), ncol=ncol)
+    rows, cols = np.asarray(fig.data[0].z).shape
+    assert fig.layout.width <= digits.ANIMATION_WIDTH
+    x_scale, y_scale = (fig.layout.width - 20) / cols, (fig.layout.height - 200) / rows  # margins: digits.py
+    assert x_scale == pytest.approx(y_scale, rel=0.02)
+
+
 @pytest.fixture(scope="module")
 def explorer():
     results = {(m, n): _images(8, seed=i) for i, (m, n) in enumerate((m, n) for m in ("fm", "diffusion") for n in (1, 4, 16))}

@@ -43,6 +43,12 @@ def test_page_loads_and_shows_every_output(reports, page):
     assert not report.failures, report.describe()
 
 
+def test_the_site_can_be_served_by_github_pages(reports):
+    assert (build_site.OUT / ".nojekyll").is_file()  # else Jekyll hides _static/ (plotly.js, MathJax, the CSS)
+    assert (build_site.OUT / "_static" / "plotly.min.js").is_file()
+    assert (build_site.OUT / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
 def test_sphinx_pages_load_too(reports):
     for page in site_check.SPHINX_PAGES:
         assert not reports[page].failures, reports[page].describe()

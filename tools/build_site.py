@@ -123,7 +123,7 @@ def index_page(quick: bool, only: list[str] | None = None) -> str:
     for nb in _chosen(only):
         colab, binder = course.badges(nb)
         rows.append(f"| [{nb.number} {nb.title}]({nb.path}) | {nb.teaches} | "
-                    f"{course._minutes(nb.full_s, nb.runs)} | {colab} {binder} |")
+                    f"{course.minutes(nb.full_s, nb.runs)} | {colab} {binder} |")
     toc = "\n".join(f"{nb.path}" for nb in _chosen(only))
     return local_badges("\n".join([
         "# fmlearn: flow matching and diffusion, interactively", "",

@@ -9,11 +9,13 @@ The site is served from 127.0.0.1 by Python's http.server; Debian's Chromium (``
 * it loads (HTTP 200) with a title, and nothing it loads fails or comes from another host (the site is
   self-contained: plotly.js, MathJax and the badges are its own files);
 * the console shows no error and no script throws;
-* every plotly figure mounts (a ``.plotly-graph-div`` holding its ``svg.main-svg``), as many as the executed
+* every plotly figure mounts (a ``.plotly-graph-div`` holding its ``svg.main-svg``) within the page's column, as
+  many as the executed
   notebook has (the site's ``_outputs.json``, written by tools/build_site.py), and an animated one moves to its
   last frame when its slider is driven;
 * no output is an error (a traceback), every widget output became a progress bar, a live-training picture or
-  an explorer note (fmlearn.teaching.site), every image is drawn, and the equations are typeset by MathJax without a MathJax error;
+  an explorer note (fmlearn.teaching.site), every image is drawn, and the equations are typeset by MathJax
+  without a MathJax error;
 * a notebook's page links to the notebook on Colab and on Binder.
 
 Screenshots of each page's top go to ``_build/screens/site/``.
@@ -47,7 +49,10 @@ _JS_PAGE = """() => {
     title: document.title,
     plots: plots.length,
     mounted: plots.filter(p => p.querySelector('svg.main-svg') && p._fullLayout).length,
-    animated: plots.filter(p => p._transitionData && p._transitionData._frames && p._transitionData._frames.length > 1).length,
+    tooWide: plots.filter(p => p.getBoundingClientRect().right >
+        (document.querySelector('.bd-article') || document.body).getBoundingClientRect().right + 1).length,
+    animated: plots.filter(p => p._transitionData && p._transitionData._frames
+                                && p._transitionData._frames.length > 1).length,
     tracebacks: document.querySelectorAll('.output.traceback, .output.error').length,
     rawWidgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgets: document.querySelectorAll('.fmlearn-widget').length,
@@ -167,6 +172,8 @@ def check_page(context, base: str, path: str, want: dict | None, screens: Path |
         fail(f"loads a resource from another host (the site must be self-contained): {url}")
     if facts["mounted"] != facts["plots"]:
         fail(f"{facts['plots'] - facts['mounted']} of {facts['plots']} plotly figures did not mount")
+    if facts["tooWide"]:
+        fail(f"{facts['tooWide']} plotly figures are wider than the page's column at {VIEWPORT['width']} px")
     if moved and not all(moved):
         fail(f"{moved.count(False)} of {len(moved)} animations did not move when driven to their last frame")
     if facts["tracebacks"] or facts["text"]:

@@ -17,7 +17,8 @@ author = "the fmlearn authors"
 html_title = "fmlearn: flow matching and diffusion, interactively"
 quick = os.environ.get("FMLEARN_QUICK", "") not in ("", "0")
 
-extensions = ["myst_nb", "sphinx-mathjax-offline"]
+# githubpages: writes .nojekyll, so that GitHub Pages serves the _static/ folder (Jekyll would hide it)
+extensions = ["myst_nb", "sphinx-mathjax-offline", "sphinx.ext.githubpages"]
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
 

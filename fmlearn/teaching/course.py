@@ -15,7 +15,7 @@ from dataclasses import dataclass
 # fmlearn/teaching/address.py by tools/build_notebooks.py (on Colab the package is installed without pyproject.toml)
 from fmlearn.teaching.address import BRANCH, REPOSITORY
 
-__all__ = ["Notebook", "NOTEBOOKS", "PREREQUISITES", "PATHS", "REPOSITORY", "BRANCH", "colab_url", "binder_url",
+__all__ = ["Notebook", "NOTEBOOKS", "PREREQUISITES", "PATHS", "REPOSITORY", "BRANCH", "colab_url", "binder_url", "minutes",
            "badges", "readme_table", "course_map", "notebook"]
 
 
@@ -129,7 +129,8 @@ def badges(nb: Notebook | str, repository: str = REPOSITORY, branch: str = BRANC
             f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder_url(nb, repository, branch)})")
 
 
-def _minutes(seconds: float | None, runs: str = "") -> str:
+def minutes(seconds: float | None, runs: str = "") -> str:
+    """A measured runtime as the course's tables print it: ``"0.8 (49 s)"``, ``"1.1 (63 s, 1 run)"``."""
     if seconds is None:
         return "not measured yet"
     note = f", {runs}" if runs else ""
@@ -142,8 +143,8 @@ def readme_table(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for nb in NOTEBOOKS:
         colab, binder = badges(nb, repository, branch)
-        lines.append(f"| [{nb.name}]({nb.path}) | {nb.teaches} | {_minutes(nb.full_s, nb.runs)} | "
-                     f"{_minutes(nb.quick_s, nb.runs)} | not measured | {colab} | {binder} |")
+        lines.append(f"| [{nb.name}]({nb.path}) | {nb.teaches} | {minutes(nb.full_s, nb.runs)} | "
+                     f"{minutes(nb.quick_s, nb.runs)} | not measured | {colab} | {binder} |")
     return "\n".join(lines)
 
 
@@ -154,7 +155,7 @@ def course_map(quick: bool = False) -> str:
     lines = [f"| notebook | what it teaches | CPU minutes ({key} mode) |", "| --- | --- | --- |"]
     for nb in NOTEBOOKS:
         seconds = nb.quick_s if quick else nb.full_s
-        lines.append(f"| **{nb.number}** {nb.title} | {nb.teaches} | {_minutes(seconds, nb.runs)} |")
+        lines.append(f"| **{nb.number}** {nb.title} | {nb.teaches} | {minutes(seconds, nb.runs)} |")
     lines += ["", "**You need:** " + "; ".join(PREREQUISITES) + ".", ""]
     for name, (who, steps) in PATHS.items():
         lines.append(f"**{name}** ({who}): " + " → ".join(f"{n} {what}" for n, what in steps) + ".")

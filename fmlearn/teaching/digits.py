@@ -74,6 +74,10 @@ def plot_grids(grids: Mapping[str, object], ncol: int = 8, panel: float = 2.6, s
     return fig
 
 
+#: the widest a digits animation is drawn (px): it fits the course's website column and a 1366-px-wide JupyterLab
+ANIMATION_WIDTH = 720
+
+
 def animate_digits(trajectories: Mapping[str, object], times, ncol: int = 4, n_frames: int = 25,
                    title: str = "From noise (t = 0) to digits (t = 1)"):
     """A plotly animation of digits emerging along sampler trajectories, one tiled panel per entry.
@@ -116,10 +120,14 @@ def animate_digits(trajectories: Mapping[str, object], times, ncol: int = 4, n_f
     labels = list(trajs)
     fig = go.Figure(data=[heatmap(picks[0])],
                     frames=[go.Frame(data=[heatmap(i)], name=f"{times[i]:.2f}") for i in picks])
-    step_px = 6
+    # one pixel scale for both directions: the figure is exactly as tall as its digits need at that width (a
+    # capped width with an uncapped height left an empty band under the digits); at most ANIMATION_WIDTH px wide
+    # (plotly adds 140 px under the plot for the slider and button, 60 above it for the title; l, r: 10 px each;
+    # measured in Chromium: then the digits fill the plot area's width and height both)
+    step_px = min(6.0, (ANIMATION_WIDTH - 20) / width)
     panel_w = (width + gap) / len(labels)
     fig.update_layout(
-        title=title, width=min(900, 60 + width * step_px), height=140 + first.shape[0] * step_px,
+        title=title, width=round(20 + width * step_px), height=round(200 + first.shape[0] * step_px),
         xaxis=dict(visible=False, constrain="domain"), yaxis=dict(visible=False, scaleanchor="x"),
         margin=dict(l=10, r=10, t=60, b=10),
         annotations=[dict(x=(j + 0.5) * panel_w - gap / 2, y=first.shape[0] + 1, text=lab, showarrow=False,
