@@ -191,23 +191,24 @@ def output_counts(notebook) -> dict[str, int]:
     return counts
 
 
-def write_manifest(cache: Path, src: Path, out: Path, quick: bool) -> dict:
-    """``out/_outputs.json``: per page, what its executed notebook holds (tools/site_check.py compares the page)."""
+def write_manifest(cache: Path, copies: list[Path], src: Path, out: Path, quick: bool) -> dict:
+    """``out/_outputs.json``: per page, what its executed notebook holds (tools/site_check.py compares the page).
+
+    Each notebook is looked up in the cache by its content, as MyST-NB does (a cache filled from another clone
+    serves this one too)."""
     import json
 
+    import nbformat
     from jupyter_cache import get_cache
 
     store, pages = get_cache(str(cache)), {}
-    for record in store.list_project_records():
-        path = Path(record.uri)
+    for path in copies:
         try:
-            rel = path.relative_to(src)
-        except ValueError:
+            record = store.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:  # not executed: Sphinx failed before it, or the cache was cleared meanwhile
             continue
-        cached = store.get_cached_project_nb(record.uri)
-        if cached is None or not path.is_file():
-            continue
-        pages[rel.with_suffix(".html").as_posix()] = output_counts(store.get_cache_bundle(cached.pk).nb)
+        executed = store.get_cache_bundle(record.pk).nb
+        pages[path.relative_to(src).with_suffix(".html").as_posix()] = output_counts(executed)
     manifest = {"mode": "quick" if quick else "full", "cache": str(cache), "pages": pages}
     (out / "_outputs.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -219,7 +220,7 @@ def build(quick: bool, out: Path = OUT, src: Path = SRC, only: list[str] | None 
     ``only``: notebook numbers (e.g. ``["01", "03"]``) to build alone, for a quick look while writing one.
     """
     start = time.monotonic()
-    gather(quick, src, only)
+    copies = gather(quick, src, only)
     cache = cache_dir(quick)
     env = {**os.environ, "FMLEARN_SITE_CACHE": str(cache)}
     env.pop("MPLBACKEND", None)  # the kernels draw inline, as in JupyterLab (CI's Agg would hide the figures)
@@ -237,7 +238,7 @@ def build(quick: bool, out: Path = OUT, src: Path = SRC, only: list[str] | None 
     if result.returncode:
         raise RuntimeError(f"Sphinx failed (exit {result.returncode}); its messages are above. Rerun to retry: "
                            "notebooks that did execute stay cached.")
-    write_manifest(cache, src, out, quick)
+    write_manifest(cache, copies, src, out, quick)
     seconds = time.monotonic() - start
     say(f"built {out / 'index.html'} in {seconds:.0f} s")
     return seconds

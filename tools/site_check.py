@@ -186,6 +186,8 @@ def check_page(context, base: str, path: str, want: dict | None, screens: Path |
         fail(f"{facts['mathErrors']} MathJax errors")
     if facts["math"] and not facts["typeset"]:
         fail(f"{facts['math']} equations, none typeset by MathJax")
+    if want is None and path.startswith("notebooks/"):
+        fail("the site's _outputs.json has no record of this page's executed notebook (rebuild the site)")
     if want is not None:
         if facts["plots"] != want["plotly"]:
             fail(f"{facts['plots']} plotly figures on the page, the executed notebook has {want['plotly']}")

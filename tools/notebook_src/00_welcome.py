@@ -101,6 +101,8 @@ display(Markdown(course.course_map(quick=QUICK)))
 #   everything into `.venv`); `python course.py test` runs every test and executes every notebook.
 # * **Colab:** the badge at the top of each notebook in the README; the first cell installs fmlearn (a GPU
 #   runtime makes 08 and 09 much faster). **Binder:** one CPU, 2 GB, free, slow to start.
+# * **As a website:** `python course.py site` builds every notebook, executed in full mode, into web pages in
+#   `_build/site/` (plots and animations live; an explorer shows its picture and a link to Colab/Binder).
 # * **Quick mode:** `FMLEARN_QUICK=1` shrinks every training budget; every cell still runs and every check
 #   still holds (CI runs the course this way).
 # * **Exercises** are functions to fill in. The cell after each one calls `check("N.M", your_function)`: it
