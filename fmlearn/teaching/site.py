@@ -32,7 +32,7 @@ WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 #: what an explorer (or any widget other than a progress bar or a live-training picture) says on the website
 EXPLORER_NOTE = ('<p><b>An interactive widget is here in the notebook.</b> Its controls run Python, so they '
                  'need a live kernel: open this notebook in Colab or Binder (the badges at the top of the page) '
-                 'to use it. The static figure after it shows the same thing.{picture}</p>')
+                 'to use it; the figure after it is its static twin, drawn without a kernel.{picture}</p>')
 PICTURE_NOTE = " Below, the widget's picture as the executed notebook left it."
 
 
