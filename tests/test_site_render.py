@@ -201,3 +201,12 @@ def test_gather_lays_the_sources_out_like_the_repository(tmp_path):
     stamp = copies[0].stat().st_mtime_ns
     build_site.gather(quick=True, src=tmp_path, only=["01"])  # unchanged files keep their time; dropped ones go
     assert copies[0].stat().st_mtime_ns == stamp and not copies[1].exists()
+
+
+def test_a_missing_site_package_is_named_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "myst_nb" else real(name, *a))
+    with pytest.raises(RuntimeError, match=r"needs myst_nb: pip install -e \"\.\[site\]\""):
+        build_site.build(quick=True)

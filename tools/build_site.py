@@ -116,7 +116,7 @@ def _chosen(only: list[str] | None) -> list[course.Notebook]:
 
 def index_page(quick: bool, only: list[str] | None = None) -> str:
     """The site's front page (MyST Markdown): the README's opening, the course table, the gallery, the toctree."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     opening = readme.split("\n## ", 1)[0].split("\n", 1)[1].strip()
     mode = "quick" if quick else "full"
     rows = ["| notebook | what it teaches | CPU minutes (full) | open it |", "| --- | --- | --- | --- |"]
@@ -154,12 +154,13 @@ def gather(quick: bool, src: Path = SRC, only: list[str] | None = None) -> list[
             _copy(path, src / path.relative_to(CONF))
     _copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", src / "_static" / "plotly.min.js")
     _put(src / "index.md", index_page(quick, only).encode())
-    _put(src / "docs" / "INSTRUCTORS.md", local_badges((ROOT / "docs" / "INSTRUCTORS.md").read_text(), 1).encode())
+    instructors = (ROOT / "docs" / "INSTRUCTORS.md").read_text(encoding="utf-8")
+    _put(src / "docs" / "INSTRUCTORS.md", local_badges(instructors, 1).encode())
     for png in sorted((ROOT / "docs" / "gallery").glob("*.png")):
         _copy(png, src / "docs" / "gallery" / png.name)
     copies = []
     for nb in _chosen(only):
-        notebook = json.loads((ROOT / nb.path).read_text())
+        notebook = json.loads((ROOT / nb.path).read_text(encoding="utf-8"))
         for cell in notebook["cells"]:
             if cell["cell_type"] == "markdown":
                 cell["source"] = local_badges("".join(cell["source"]), 1)
@@ -210,7 +211,7 @@ def write_manifest(cache: Path, copies: list[Path], src: Path, out: Path, quick:
         executed = store.get_cache_bundle(record.pk).nb
         pages[path.relative_to(src).with_suffix(".html").as_posix()] = output_counts(executed)
     manifest = {"mode": "quick" if quick else "full", "cache": str(cache), "pages": pages}
-    (out / "_outputs.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "_outputs.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -219,6 +220,13 @@ def build(quick: bool, out: Path = OUT, src: Path = SRC, only: list[str] | None 
 
     ``only``: notebook numbers (e.g. ``["01", "03"]``) to build alone, for a quick look while writing one.
     """
+    import importlib.util
+
+    missing = [m for m in ("sphinx", "myst_nb", "sphinx_book_theme", "jupyter_cache")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"the site needs {', '.join(missing)}: pip install -e \".[site]\" "
+                           "(python course.py setup installs them).")
     start = time.monotonic()
     copies = gather(quick, src, only)
     cache = cache_dir(quick)

@@ -128,7 +128,7 @@ def pages(site: Path) -> list[str]:
 
 
 def expected(manifest: Path) -> dict:
-    return json.loads(manifest.read_text())["pages"] if manifest.is_file() else {}
+    return json.loads(manifest.read_text(encoding="utf-8"))["pages"] if manifest.is_file() else {}
 
 
 def check_page(context, base: str, path: str, want: dict | None, screens: Path | None) -> PageReport:
