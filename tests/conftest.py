@@ -23,6 +23,21 @@ def mnist_root() -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (``/usr/bin/chromium`` or ``$FMLEARN_CHROMIUM``: tools/browser_check.py's ``CHROMIUM``);
+    skips, saying how to install it, where it is missing. A downloaded browser is never used."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from browser_check import CHROMIUM as path
+
+    if not Path(path).exists():
+        pytest.skip(f"no Chromium at {path}: apt-get install -y chromium (or set FMLEARN_CHROMIUM); "
+                    "a downloaded browser is never used")
+    return path
+
+
 #: markers whose tests start servers and a browser: run only when asked for
 ON_REQUEST = {"browser": "test_browser", "site": "test_site.py"}
 

@@ -19,15 +19,8 @@ import browser_check  # noqa: E402  (tools/ is not a package)
 pytestmark = pytest.mark.browser
 
 
-def _need_chromium():
-    if not Path(browser_check.CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {browser_check.CHROMIUM}: apt-get install -y chromium "
-                    "(or set FMLEARN_CHROMIUM); a downloaded browser is never used")
-
-
 @pytest.fixture(scope="module")
-def session():
-    _need_chromium()
+def session(chromium):
     reports, start = {}, time.monotonic()
     with browser_check.Session() as s:
         s.reports = reports
@@ -59,10 +52,9 @@ def _broken_notebook(folder: Path) -> str:
     return "broken.ipynb"
 
 
-def test_the_checks_catch_a_dead_control_and_an_error(tmp_path):
+def test_the_checks_catch_a_dead_control_and_an_error(tmp_path, chromium):
     """The checks themselves: a notebook with known faults must fail with each of them named. (Defined before
     the notebook tests: it runs its own Playwright, which must stop before the module's session starts.)"""
-    _need_chromium()
     name = _broken_notebook(tmp_path)
     with browser_check.Session(screens=tmp_path / "screens", root=tmp_path, timeout=120) as s:
         report = s.check(name)

@@ -22,15 +22,8 @@ PAGES = ["index.html", "docs/INSTRUCTORS.html", *(nb.path.replace(".ipynb", ".ht
                                                   for nb in build_site.course.NOTEBOOKS)]
 
 
-def _need_chromium():
-    if not Path(site_check.CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {site_check.CHROMIUM}: apt-get install -y chromium "
-                    "(or set FMLEARN_CHROMIUM); a downloaded browser is never used")
-
-
 @pytest.fixture(scope="module")
-def reports():
-    _need_chromium()
+def reports(chromium):
     quick = os.environ.get("FMLEARN_QUICK", "") not in ("", "0")
     build_site.build(quick)
     return {r.path: r for r in site_check.check_site(build_site.OUT)}
@@ -54,9 +47,8 @@ def test_sphinx_pages_load_too(reports):
         assert not reports[page].failures, reports[page].describe()
 
 
-def test_the_checks_catch_a_broken_page(tmp_path):
+def test_the_checks_catch_a_broken_page(tmp_path, chromium):
     """A page with an unmounted figure, a script error, a traceback, a foreign image and a bare widget fails."""
-    _need_chromium()
     (tmp_path / "index.html").write_text(
         "<html><head><title>broken</title></head><body>"
         '<div class="plotly-graph-div"></div>'

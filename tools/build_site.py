@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -145,8 +146,6 @@ def index_page(quick: bool, only: list[str] | None = None) -> str:
 
 def gather(quick: bool, src: Path = SRC, only: list[str] | None = None) -> list[Path]:
     """Lay the site's sources out in ``src`` (see the module docstring); returns the notebooks' copies."""
-    import json
-
     import plotly
 
     for path in CONF.rglob("*"):
@@ -197,8 +196,6 @@ def write_manifest(cache: Path, copies: list[Path], src: Path, out: Path, quick:
 
     Each notebook is looked up in the cache by its content, as MyST-NB does (a cache filled from another clone
     serves this one too)."""
-    import json
-
     import nbformat
     from jupyter_cache import get_cache
 

@@ -26,7 +26,6 @@ import argparse
 import functools
 import http.server
 import json
-import os
 import sys
 import threading
 import time
@@ -34,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from browser_check import CHROMIUM  # the same Chromium as the notebooks' browser test (tools/ is on the path)
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "site"
 SCREENS = ROOT / "_build" / "screens" / "site"
-CHROMIUM = os.environ.get("FMLEARN_CHROMIUM", "/usr/bin/chromium")
 VIEWPORT = {"width": 1366, "height": 900}
 #: pages Sphinx writes for itself, checked for loading and errors only
 SPHINX_PAGES = {"genindex.html", "search.html"}
@@ -54,6 +54,7 @@ _JS_PAGE = """() => {
     animated: plots.filter(p => p._transitionData && p._transitionData._frames
                                 && p._transitionData._frames.length > 1).length,
     tracebacks: document.querySelectorAll('.output.traceback, .output.error').length,
+    outputImages: document.querySelectorAll('.cell_output img:not(.fmlearn-widget-picture)').length,
     rawWidgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgets: document.querySelectorAll('.fmlearn-widget').length,
     notes: document.querySelectorAll('.fmlearn-widget-explorer').length,
@@ -191,6 +192,11 @@ def check_page(context, base: str, path: str, want: dict | None, screens: Path |
     if want is not None:
         if facts["plots"] != want["plotly"]:
             fail(f"{facts['plots']} plotly figures on the page, the executed notebook has {want['plotly']}")
+        if facts["animated"] != want["animations"]:
+            fail(f"{facts['animated']} animated plotly figures on the page, the executed notebook has "
+                 f"{want['animations']}")
+        if facts["outputImages"] != want["images"]:
+            fail(f"{facts['outputImages']} output images on the page, the executed notebook has {want['images']}")
         if facts["widgets"] != want["widgets"]:
             fail(f"{facts['widgets']} widget outputs drawn on the page ({facts['notes']} explorer notes, "
                  f"{facts['bars']} progress bars, {facts['live']} live-training pictures), the executed "

@@ -20,7 +20,6 @@ quick = os.environ.get("FMLEARN_QUICK", "") not in ("", "0")
 # githubpages: writes .nojekyll, so that GitHub Pages serves the _static/ folder (Jekyll would hide it)
 extensions = ["myst_nb", "sphinx-mathjax-offline", "sphinx.ext.githubpages"]
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # --- notebooks: executed once per package version, cached by jupyter-cache outside git
 nb_execution_mode = "cache"

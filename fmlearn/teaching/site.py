@@ -104,20 +104,16 @@ def _image(model: dict | None, state: dict[str, dict]) -> str | None:
     return None
 
 
-def _first_image(model_id: str, state: dict[str, dict], depth: int = 0) -> str | None:
-    """The first picture among a widget's descendants (depth first, as the page shows them)."""
-    model = state.get(model_id)
+def _first_image(model: dict | None, state: dict[str, dict], depth: int = 0) -> str | None:
+    """The first picture among a widget and its descendants (depth first, as the page shows them)."""
     if not model or depth > 8:
         return None
     found = _image(model, state)
-    if found:
-        return found
-    for ref in model.get("state", {}).get("children", []) or []:
-        child = ref[len("IPY_MODEL_"):] if isinstance(ref, str) and ref.startswith("IPY_MODEL_") else None
-        found = _first_image(child, state, depth + 1) if child else None
+    for ref in ([] if found else model.get("state", {}).get("children", []) or []):
+        found = _first_image(_model(state, ref), state, depth + 1)
         if found:
-            return found
-    return None
+            break
+    return found
 
 
 def widget_html(view: dict | str, state: dict[str, dict]) -> str:
@@ -136,10 +132,11 @@ def widget_html(view: dict | str, state: dict[str, dict]) -> str:
     bar = progress_html(model_id, state)
     if bar is not None:
         return f'<div class="fmlearn-widget fmlearn-widget-progress">{bar}</div>'
-    picture = _image(state.get(model_id), state)
+    model = state.get(model_id)
+    picture = _image(model, state)
     if picture is not None:
         return f'<div class="fmlearn-widget fmlearn-widget-image">{picture}</div>'
-    picture = _first_image(model_id, state)
+    picture = _first_image(model, state)
     note = EXPLORER_NOTE.format(picture=PICTURE_NOTE if picture else "")
     return f'<div class="fmlearn-widget fmlearn-widget-explorer">{note}{picture or ""}</div>'
 
